@@ -23,9 +23,11 @@ export function parseDerivationPath(path: string): number[] {
       throw new UsageError(
         `derivation path "${path}": hardened step ${step} needs the private key; threshold keys support only non-hardened (public) derivation`,
       );
-    if (!/^(0|[1-9]\d*)$/.test(step)) throw new UsageError(`derivation path "${path}": step "${step}" is not a number`);
+    if (!/^(0|[1-9]\d*)$/.test(step))
+      throw new UsageError(`derivation path "${path}": step "${step}" is not a number`);
     const index = Number(step);
-    if (index >= HARDENED_OFFSET) throw new UsageError(`derivation path "${path}": step ${step} is out of range`);
+    if (index >= HARDENED_OFFSET)
+      throw new UsageError(`derivation path "${path}": step ${step} is out of range`);
     return index;
   });
 }
@@ -56,9 +58,11 @@ export function deriveSecp256k1(point: Uint8Array, chainCode: Uint8Array, path: 
     new DataView(data.buffer).setUint32(33, index);
     const I = hmac(sha512, c, data);
     const IL = bytesToNumberBE(I.subarray(0, 32));
-    if (IL >= n) throw new UsageError(`derivation path "${path}": index ${index} gives an invalid key (BIP32)`);
+    if (IL >= n)
+      throw new UsageError(`derivation path "${path}": index ${index} gives an invalid key (BIP32)`);
     if (IL !== 0n) K = K.add(secp256k1.Point.BASE.multiply(IL));
-    if (K.is0()) throw new UsageError(`derivation path "${path}": index ${index} gives the point at infinity`);
+    if (K.is0())
+      throw new UsageError(`derivation path "${path}": index ${index} gives the point at infinity`);
     tweak = (tweak + IL) % n;
     c = I.slice(32);
   }

@@ -17,16 +17,23 @@ export function validateSchemeMaterial(scheme: SchemeId, view: PublicView, secre
   const x = group.decodeScalar(secret.subarray(0, SECRET_SHARE_LENGTH), 'secretMaterial.share');
   const shares = view.publicShares.map((p, i) => group.decodePoint(p, `publicShares[${i}]`));
   const own = shares[view.index - 1]!;
-  if (!group.base(x).equals(own)) throw new DecodeError('secretMaterial.share: does not match this party’s public share');
+  if (!group.base(x).equals(own))
+    throw new DecodeError('secretMaterial.share: does not match this party’s public share');
   // Every public share must lie on one polynomial of degree t−1 whose value at 0 is the group key:
   // interpolate from parties 1..t and compare at 0 and at every other index.
   const basis = Array.from({ length: view.threshold }, (_, i) => i + 1);
   const group0 = group.decodePoint(view.groupPoint, 'groupPoint');
   const interpolate = (at: number) =>
-    basis.reduce((acc, j) => acc.add(shares[j - 1]!.multiply(lagrangeCoefficient(group.order, j, basis, at))), group.zero());
-  if (!interpolate(0).equals(group0)) throw new DecodeError('publicShares: do not interpolate to the group key');
+    basis.reduce(
+      (acc, j) => acc.add(shares[j - 1]!.multiply(lagrangeCoefficient(group.order, j, basis, at))),
+      group.zero(),
+    );
+  if (!interpolate(0).equals(group0))
+    throw new DecodeError('publicShares: do not interpolate to the group key');
   for (let j = view.threshold + 1; j <= view.parties; j++) {
     if (!interpolate(j).equals(shares[j - 1]!))
-      throw new DecodeError(`publicShares[${j - 1}]: not on the same degree-${view.threshold - 1} polynomial`);
+      throw new DecodeError(
+        `publicShares[${j - 1}]: not on the same degree-${view.threshold - 1} polynomial`,
+      );
   }
 }

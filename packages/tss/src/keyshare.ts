@@ -144,7 +144,8 @@ export class KeyShare {
     if (!(bytes instanceof Uint8Array)) throw new KeyShareError('expected a Uint8Array');
     if (bytes.length < MAGIC.length + 1 + CHECKSUM_LENGTH)
       throw new KeyShareError(`too short (${bytes.length} bytes): truncated`);
-    if (!equalBytes(bytes.subarray(0, MAGIC.length), MAGIC)) throw new KeyShareError('not a Coffer key share (bad magic)');
+    if (!equalBytes(bytes.subarray(0, MAGIC.length), MAGIC))
+      throw new KeyShareError('not a Coffer key share (bad magic)');
     const body = bytes.subarray(0, bytes.length - CHECKSUM_LENGTH);
     const checksum = bytes.subarray(bytes.length - CHECKSUM_LENGTH);
     if (!equalBytes(sha256(body), checksum))
@@ -153,7 +154,8 @@ export class KeyShare {
       const r = new ByteReader(body);
       r.raw(MAGIC.length, 'magic');
       const version = r.u8('version');
-      if (version !== KEYSHARE_VERSION) throw new DecodeError(`version: unsupported key share version ${version}`);
+      if (version !== KEYSHARE_VERSION)
+        throw new DecodeError(`version: unsupported key share version ${version}`);
       const schemeCode = r.u8('scheme');
       const scheme = schemeFromCode(schemeCode);
       if (!scheme) throw new DecodeError(`scheme: unknown scheme code ${schemeCode}`);
@@ -236,9 +238,12 @@ function validateFields(f: KeyShareFields): void {
   if (!Number.isInteger(f.index) || f.index < 1 || f.index > f.parties)
     fail(`index must be in 1..${f.parties}, got ${f.index}`);
   if (f.keyId.length !== 32) fail('keyId must be 32 bytes');
-  if (f.publicKey.length !== PUBLIC_KEY_LENGTH[f.scheme]) fail(`publicKey must be ${PUBLIC_KEY_LENGTH[f.scheme]} bytes`);
-  if (f.groupPoint.length !== POINT_LENGTH[f.scheme]) fail(`groupPoint must be ${POINT_LENGTH[f.scheme]} bytes`);
+  if (f.publicKey.length !== PUBLIC_KEY_LENGTH[f.scheme])
+    fail(`publicKey must be ${PUBLIC_KEY_LENGTH[f.scheme]} bytes`);
+  if (f.groupPoint.length !== POINT_LENGTH[f.scheme])
+    fail(`groupPoint must be ${POINT_LENGTH[f.scheme]} bytes`);
   const chainCodeLength = f.scheme === 'eddsa-ed25519' ? 0 : 32;
-  if (f.chainCode.length !== chainCodeLength) fail(`chainCode must be ${chainCodeLength} bytes for ${f.scheme}`);
+  if (f.chainCode.length !== chainCodeLength)
+    fail(`chainCode must be ${chainCodeLength} bytes for ${f.scheme}`);
   if (f.publicShares.length !== f.parties) fail(`publicShares must list all ${f.parties} parties`);
 }

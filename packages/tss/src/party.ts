@@ -120,9 +120,14 @@ export abstract class RoundParty<T> implements Party<T> {
       return decode();
     } catch (e) {
       if (e instanceof ProtocolAbort) throw e;
-      throw new ProtocolAbort('malformed-message', [from], `${field} from party ${from}: ${describeError(e)}`, {
-        cause: e,
-      });
+      throw new ProtocolAbort(
+        'malformed-message',
+        [from],
+        `${field} from party ${from}: ${describeError(e)}`,
+        {
+          cause: e,
+        },
+      );
     }
   }
 
@@ -152,15 +157,27 @@ export abstract class RoundParty<T> implements Party<T> {
   private accept(msg: WireMessage): void {
     const { from } = msg;
     if (msg.session !== this.session)
-      throw new ProtocolAbort('wrong-session', [from], `message from party ${from} belongs to another session`);
+      throw new ProtocolAbort(
+        'wrong-session',
+        [from],
+        `message from party ${from} belongs to another session`,
+      );
     if (!this.peers.includes(from))
-      throw new ProtocolAbort('unexpected-message', [], `party ${from} is not a peer of party ${this.index} here`);
+      throw new ProtocolAbort(
+        'unexpected-message',
+        [],
+        `party ${from} is not a peer of party ${this.index} here`,
+      );
     if (!Number.isInteger(msg.round) || msg.round < 1 || msg.round > this.rounds.length)
       throw new ProtocolAbort('unexpected-message', [from], `party ${from} sent unknown round ${msg.round}`);
     const kind = this.rounds[msg.round - 1]!;
     const slot = msg.to === null ? 'broadcast' : 'direct';
     if (msg.to !== null && msg.to !== this.index)
-      throw new ProtocolAbort('unexpected-message', [from], `party ${from} sent a message meant for ${msg.to}`);
+      throw new ProtocolAbort(
+        'unexpected-message',
+        [from],
+        `party ${from} sent a message meant for ${msg.to}`,
+      );
     if ((slot === 'broadcast' && kind === 'direct') || (slot === 'direct' && kind === 'broadcast'))
       throw new ProtocolAbort(
         'unexpected-message',
@@ -172,10 +189,18 @@ export abstract class RoundParty<T> implements Party<T> {
     if (previous !== undefined) {
       // The transport may deliver the same message twice; a different second message is an attack.
       if (equalBytes(previous, msg.payload)) return;
-      throw new ProtocolAbort('duplicate-message', [from], `party ${from} sent two different round-${msg.round} messages`);
+      throw new ProtocolAbort(
+        'duplicate-message',
+        [from],
+        `party ${from} sent two different round-${msg.round} messages`,
+      );
     }
     if (msg.round < this.current)
-      throw new ProtocolAbort('unexpected-message', [from], `party ${from} sent round ${msg.round} after it closed`);
+      throw new ProtocolAbort(
+        'unexpected-message',
+        [from],
+        `party ${from} sent round ${msg.round} after it closed`,
+      );
     box.set(from, Uint8Array.from(msg.payload));
   }
 
@@ -200,7 +225,9 @@ export abstract class RoundParty<T> implements Party<T> {
           ? e
           : e instanceof DecodeError
             ? new ProtocolAbort('malformed-message', [], describeError(e), { cause: e })
-            : new ProtocolAbort('internal-error', [], `party ${this.index}: ${describeError(e)}`, { cause: e });
+            : new ProtocolAbort('internal-error', [], `party ${this.index}: ${describeError(e)}`, {
+                cause: e,
+              });
       throw this.failure;
     }
   }

@@ -4,10 +4,10 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 
-/** Returns `length` uniformly random bytes. */
-export type Rng = (length: number) => Uint8Array;
+/** Returns `length` (default 32) uniformly random bytes; the shape noble's APIs accept. */
+export type Rng = (length?: number) => Uint8Array<ArrayBuffer>;
 
-export const systemRng: Rng = (length) => randomBytes(length);
+export const systemRng: Rng = (length = 32) => randomBytes(length);
 
 /**
  * Deterministic generator: HMAC-SHA256(seed, counter ‖ block) blocks. Not for production keys — a
@@ -16,7 +16,7 @@ export const systemRng: Rng = (length) => randomBytes(length);
 export function seededRng(seed: Uint8Array | string): Rng {
   const key = typeof seed === 'string' ? new TextEncoder().encode(seed) : Uint8Array.from(seed);
   let counter = 0;
-  return (length) => {
+  return (length = 32): Uint8Array<ArrayBuffer> => {
     const out = new Uint8Array(length);
     let filled = 0;
     while (filled < length) {

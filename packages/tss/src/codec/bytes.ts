@@ -14,11 +14,13 @@ export class ByteWriter {
   private size = 0;
 
   u8(value: number): this {
-    if (!Number.isInteger(value) || value < 0 || value > 0xff) throw new RangeError(`u8 out of range: ${value}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xff)
+      throw new RangeError(`u8 out of range: ${value}`);
     return this.raw(Uint8Array.of(value));
   }
   u16(value: number): this {
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new RangeError(`u16 out of range: ${value}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+      throw new RangeError(`u16 out of range: ${value}`);
     return this.raw(Uint8Array.of(value >>> 8, value & 0xff));
   }
   u32(value: number): this {
@@ -120,4 +122,3 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
 }
-

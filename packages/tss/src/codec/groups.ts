@@ -24,7 +24,8 @@ export function decodeSecpScalar(bytes: Uint8Array, field: string, opts?: { allo
 
 /** 33-byte compressed secp256k1 point, on the curve and not the identity. */
 export function decodeSecpPoint(bytes: Uint8Array, field: string): Secp256k1Point {
-  if (bytes.length !== 33) throw new DecodeError(`${field}: point must be 33 bytes compressed, got ${bytes.length}`);
+  if (bytes.length !== 33)
+    throw new DecodeError(`${field}: point must be 33 bytes compressed, got ${bytes.length}`);
   let p: Secp256k1Point;
   try {
     p = secp256k1.Point.fromBytes(bytes);
@@ -56,6 +57,7 @@ export function decodeEdPoint(bytes: Uint8Array, field: string): Ed25519Point {
     throw new DecodeError(`${field}: not a point on Ed25519`);
   }
   if (p.is0()) throw new DecodeError(`${field}: identity point`);
-  if (!p.isTorsionFree()) throw new DecodeError(`${field}: point has a small-order component (not prime order)`);
+  if (!p.isTorsionFree())
+    throw new DecodeError(`${field}: point has a small-order component (not prime order)`);
   return p;
 }

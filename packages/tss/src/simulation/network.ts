@@ -2,9 +2,10 @@
 // encoded, offered to the tamper hook, decoded and only then delivered, exactly as a node would
 // receive it. The channel's sender is treated as authenticated (a node verifies the envelope
 // signature); a decoded `from` that disagrees with it is blamed on the channel's sender.
+
+import { decodeWire, encodeWire, type WireMessage } from '../codec/wire.ts';
 import { describeError, ProtocolAbort } from '../errors.ts';
 import type { Party } from '../party.ts';
-import { decodeWire, encodeWire, type WireMessage } from '../codec/wire.ts';
 
 export type InFlight = {
   /** Authenticated sender of the channel. */
@@ -62,20 +63,37 @@ export function runParties<T>(
     try {
       msg = decodeWire(bytes, { parties: indices });
     } catch (e) {
-      throw new ProtocolAbort('malformed-message', [from], `message from party ${from}: ${describeError(e)}`, {
-        cause: e,
-      });
+      throw new ProtocolAbort(
+        'malformed-message',
+        [from],
+        `message from party ${from}: ${describeError(e)}`,
+        {
+          cause: e,
+        },
+      );
     }
     if (msg.from !== from)
-      throw new ProtocolAbort('unexpected-message', [from], `party ${from} sent a message claiming to be from ${msg.from}`);
+      throw new ProtocolAbort(
+        'unexpected-message',
+        [from],
+        `party ${from} sent a message claiming to be from ${msg.from}`,
+      );
     if (msg.to !== null && msg.to !== recipient)
-      throw new ProtocolAbort('unexpected-message', [from], `party ${from} sent party ${recipient} a message for ${msg.to}`);
+      throw new ProtocolAbort(
+        'unexpected-message',
+        [from],
+        `party ${from} sent party ${recipient} a message for ${msg.to}`,
+      );
     send(target.receive(msg));
   }
   const stuck = parties.filter((p) => !p.done);
   if (stuck.length > 0) {
     const missing = [...new Set(stuck.flatMap((p) => p.waitingFor()))];
-    throw new ProtocolAbort('timeout', missing, `no message arrived from part${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`);
+    throw new ProtocolAbort(
+      'timeout',
+      missing,
+      `no message arrived from part${missing.length === 1 ? 'y' : 'ies'} ${missing.join(', ')}`,
+    );
   }
   return parties.map((p) => p.result());
 }

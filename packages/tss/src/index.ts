@@ -1,0 +1,13 @@
+// @coffer/tss public surface. Internal modules are not re-exported; the simulator lives at
+// @coffer/tss/simulator.
+
+export { decodeWire, encodeWire, WIRE_VERSION } from './codec/wire.ts';
+export { parseDerivationPath } from './derivation.ts';
+export { type AbortReason, ProtocolAbort, UsageError } from './errors.ts';
+export { FrostKeygenParty } from './frost/keygen.ts';
+export { FrostSignParty } from './frost/sign.ts';
+export { KeyShare, KeyShareError } from './keyshare.ts';
+export type { Party, WireMessage } from './party.ts';
+export { type Rng, seededRng, systemRng } from './rng.ts';
+export type { SchemeId } from './schemes.ts';
+export { SCHEMES } from './schemes.ts';
