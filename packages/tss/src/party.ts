@@ -22,6 +22,8 @@ export interface Party<T> {
   result(): T;
   /** Parties whose messages for the current round have not arrived (for timeouts). */
   waitingFor(): number[];
+  /** The round whose messages this party is collecting (0 before start). */
+  readonly round: number;
 }
 
 /** What a party expects from each peer in one round. */
@@ -71,6 +73,10 @@ export abstract class RoundParty<T> implements Party<T> {
 
   get done(): boolean {
     return this.output !== undefined;
+  }
+
+  get round(): number {
+    return this.current;
   }
 
   result(): T {

@@ -52,11 +52,15 @@ export function decodeEdPoint(bytes: Uint8Array, field: string): Ed25519Point {
   let p: Ed25519Point;
   try {
     p = ed25519.Point.fromBytes(bytes, false);
-    p.assertValidity();
   } catch {
     throw new DecodeError(`${field}: not a point on Ed25519`);
   }
   if (p.is0()) throw new DecodeError(`${field}: identity point`);
+  try {
+    p.assertValidity();
+  } catch {
+    throw new DecodeError(`${field}: not a point on Ed25519`);
+  }
   if (!p.isTorsionFree())
     throw new DecodeError(`${field}: point has a small-order component (not prime order)`);
   return p;

@@ -88,7 +88,18 @@ export function runParties<T>(
   }
   const stuck = parties.filter((p) => !p.done);
   if (stuck.length > 0) {
-    const missing = [...new Set(stuck.flatMap((p) => p.waitingFor()))];
+    // Blame only peers that moved past the round they were awaited in: they did send (or should have
+    // sent) the message; a peer still stuck in that round is itself blocked by someone else.
+    const missing = [
+      ...new Set(
+        stuck.flatMap((p) =>
+          p.waitingFor().filter((q) => {
+            const peer = byIndex.get(q);
+            return !peer || peer.done || peer.round > p.round;
+          }),
+        ),
+      ),
+    ];
     throw new ProtocolAbort(
       'timeout',
       missing,
