@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from '../../src/dkls23/ot/base.ts';
+import { OtCheckError, otExtReceive, otExtSend } from '../../src/dkls23/ot/extension.ts';
+import { XI } from '../../src/dkls23/params.ts';
+import { seededRng } from '../../src/rng.ts';
+import { pairwiseSetup } from './helpers.ts';
+
+const bit = (v: Uint8Array, i: number) => (v[i >> 3]! >>> (i & 7)) & 1;
+const xor = (a: Uint8Array, b: Uint8Array) => a.map((x, i) => x ^ b[i]!);
+
+describe('DKLs23 base OT', () => {
+  it('gives the receiver exactly the key of its choice', () => {
+    const rng = seededRng('base-ot');
+    const sid = new Uint8Array(32).fill(1);
+    const choices = rng(32);
+    const s = baseOtSenderStart(rng, sid);
+    const r = baseOtReceive(rng, sid, s.message, choices);
+    const out = baseOtSenderFinish(s.state, sid, r.message);
+    for (let j = 0; j < 256; j++) {
+      const chosen = bit(choices, j) ? out.keys1[j]! : out.keys0[j]!;
+      const other = bit(choices, j) ? out.keys0[j]! : out.keys1[j]!;
+      expect(r.keys[j]).toEqual(chosen);
+      expect(r.keys[j]).not.toEqual(other);
+    }
+  });
+
+  it('rejects a sender proof of knowledge made for another OT session (session binding)', () => {
+    const rng = seededRng('base-ot-sid');
+    const s = baseOtSenderStart(rng, new Uint8Array(32).fill(1));
+    expect(() => baseOtReceive(rng, new Uint8Array(32).fill(2), s.message, rng(32))).toThrow(
+      /proof of knowledge/,
+    );
+  });
+});
+
+describe('DKLs23 OT extension (KOS with corrected check)', () => {
+  const { alice, bob } = pairwiseSetup('ote');
+  const sid = new Uint8Array(32).fill(9);
+
+  it('produces correlated rows q_j = t_j ⊕ x_j·Δ', () => {
+    const rng = seededRng('ote-run');
+    const choices = rng(XI / 8);
+    const { message, rows } = otExtReceive(bob, sid, choices, rng);
+    const q = otExtSend(alice, sid, message);
+    for (let j = 0; j < XI; j++) {
+      const t = rows.subarray(j * 32, j * 32 + 32);
+      const qj = q.subarray(j * 32, j * 32 + 32);
+      expect(Uint8Array.from(qj)).toEqual(bit(choices, j) ? xor(t, alice.delta) : Uint8Array.from(t));
+    }
+  });
+
+  it('rejects a receiver who flips one bit of u — selective-failure attack on Δ', () => {
+    const rng = seededRng('ote-flip');
+    const { message } = otExtReceive(bob, sid, rng(XI / 8), rng);
+    const bad = Uint8Array.from(message);
+    bad[100]! ^= 1;
+    expect(() => otExtSend(alice, sid, bad)).toThrow(OtCheckError);
+  });
+
+  it('rejects an altered check value t̃', () => {
+    const rng = seededRng('ote-check');
+    const { message } = otExtReceive(bob, sid, rng(XI / 8), rng);
+    const bad = Uint8Array.from(message);
+    bad[bad.length - 1]! ^= 0x80;
+    expect(() => otExtSend(alice, sid, bad)).toThrow(OtCheckError);
+  });
+
+  it('rejects a message extended under another session id', () => {
+    const rng = seededRng('ote-sid');
+    const { message } = otExtReceive(bob, new Uint8Array(32).fill(3), rng(XI / 8), rng);
+    expect(() => otExtSend(alice, sid, message)).toThrow(OtCheckError);
+  });
+});
