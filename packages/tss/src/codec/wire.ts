@@ -23,8 +23,9 @@ export function encodeWire(msg: WireMessage): Uint8Array {
   if (msg.to !== null) assertPartyIndex(msg.to, 'to');
   if (!Number.isInteger(msg.round) || msg.round < 1 || msg.round > 0xffff)
     throw new RangeError(`round must be an integer in 1..65535, got ${msg.round}`);
-  if (msg.session.length === 0 || msg.session.length > MAX_SESSION_LENGTH)
-    throw new RangeError(`session must be 1..${MAX_SESSION_LENGTH} characters`);
+  const sessionBytes = new TextEncoder().encode(msg.session).length;
+  if (sessionBytes === 0 || sessionBytes > MAX_SESSION_LENGTH)
+    throw new RangeError(`session must be 1..${MAX_SESSION_LENGTH} bytes of UTF-8`);
   if (msg.payload.length > MAX_PAYLOAD_BYTES) throw new RangeError('payload too large');
   return new ByteWriter()
     .u8(WIRE_VERSION)
