@@ -1,0 +1,106 @@
+// DKLs23 view of a KeyShare: the secret share, the pairwise setup and the public data signing needs,
+// plus the registry of discarded pairwise setups (DESIGN §3 item 5). When an OT-extension,
+// multiplication or Γ check with a peer fails, that peer is banned for this key and setup: every
+// session with it — including concurrent ones in this process — aborts, and the node persists the
+// ban by storing the share returned by markPairwiseSetupUnusable.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { decodeSecpPoint } from '../codec/groups.ts';
+import { deriveSecp256k1 } from '../derivation.ts';
+import { UsageError } from '../errors.ts';
+import { KeyShare, keyShareSecret } from '../keyshare.ts';
+import {
+  decodePublicMaterial,
+  decodeSetup,
+  type EcdsaSetup,
+  encodeSetup,
+  type PeerSetup,
+} from './material.ts';
+import { bytesToNumberBE, type Point } from './scalar.ts';
+
+export type LoadedShare = {
+  share: KeyShare;
+  index: number;
+  threshold: number;
+  parties: number;
+  x: bigint;
+  setup: EcdsaSetup;
+  setupId: Uint8Array;
+  keyId: Uint8Array;
+  groupPoint: Uint8Array;
+  chainCode: Uint8Array;
+  publicShares: Point[];
+};
+
+/** Everything signing needs from a share; refuses shares of other schemes or without setup. */
+export function loadShare(share: KeyShare): LoadedShare {
+  if (!(share instanceof KeyShare)) throw new UsageError('expected a KeyShare');
+  if (share.scheme !== 'ecdsa-secp256k1')
+    throw new UsageError(`share is for ${share.scheme}, not ecdsa-secp256k1`);
+  const secret = keyShareSecret(share);
+  if (secret.length <= 32)
+    throw new UsageError('share has no DKLs23 pairwise setup: run key generation or refresh');
+  return {
+    share,
+    index: share.index,
+    threshold: share.threshold,
+    parties: share.parties,
+    x: bytesToNumberBE(secret.subarray(0, 32)),
+    setup: decodeSetup(secret.subarray(32), share.index, share.parties),
+    setupId: decodePublicMaterial(share.publicMaterial).setupId,
+    keyId: share.keyId,
+    groupPoint: share.groupPoint,
+    chainCode: share.chainCode,
+    publicShares: share.publicShares.map((p, i) => decodeSecpPoint(p, `publicShares[${i}]`)),
+  };
+}
+
+const banned = new Map<string, Set<number>>();
+
+function registryKey(keyId: Uint8Array, setupId: Uint8Array, index: number): string {
+  return `${bytesToHex(keyId)}:${bytesToHex(setupId)}:${index}`;
+}
+
+/** Records that this party's pairwise setup with `peer` must never be used again. */
+export function banPeer(loaded: LoadedShare, peer: number): void {
+  const key = registryKey(loaded.keyId, loaded.setupId, loaded.index);
+  let set = banned.get(key);
+  if (!set) {
+    set = new Set();
+    banned.set(key, set);
+  }
+  set.add(peer);
+}
+
+export function isBanned(loaded: LoadedShare, peer: number): boolean {
+  if (!loaded.setup.peers.get(peer)?.usable) return true;
+  return banned.get(registryKey(loaded.keyId, loaded.setupId, loaded.index))?.has(peer) ?? false;
+}
+
+/** False once this share's pairwise setup with `peer` was discarded after a failed check. */
+export function isPairwiseSetupUsable(share: KeyShare, peer: number): boolean {
+  return !isBanned(loadShare(share), peer);
+}
+
+/**
+ * A copy of `share` whose pairwise setup with `peer` is wiped and flagged unusable (the node stores
+ * it in place of the old share after a ProtocolAbort listing `peer` in `banned`).
+ */
+export function markPairwiseSetupUnusable(share: KeyShare, peer: number): KeyShare {
+  const loaded = loadShare(share);
+  const target = loaded.setup.peers.get(peer);
+  if (!target) throw new UsageError(`party ${peer} is not a peer of party ${share.index}`);
+  banPeer(loaded, peer);
+  const peers: PeerSetup[] = [...loaded.setup.peers.values()].map((p) =>
+    p.peer === peer ? { ...p, usable: false } : p,
+  );
+  const secret = keyShareSecret(share);
+  const material = new Uint8Array(32 + encodeSetup(peers).length);
+  material.set(secret.subarray(0, 32));
+  material.set(encodeSetup(peers), 32);
+  return new KeyShare({ ...share.publicView(), secretMaterial: material });
+}
+
+/** BIP32 non-hardened child public key (33 bytes) of the threshold key at `path`. */
+export function derivePublicKey(share: KeyShare, path: string): Uint8Array {
+  return deriveSecp256k1(share.groupPoint, share.chainCode, path).point;
+}
