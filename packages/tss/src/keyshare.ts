@@ -45,6 +45,8 @@ export type KeyShareFields = {
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 let readSecret: (share: KeyShare) => Uint8Array;
+/** Package-private token: only code inside packages/tss can build a share without re-validation. */
+const PROTOCOL_OUTPUT = Symbol('keyshare-from-protocol');
 
 export class KeyShare {
   readonly scheme: SchemeId;
@@ -63,8 +65,12 @@ export class KeyShare {
     readSecret = (share) => share.#secret;
   }
 
-  /** Builds a share from protocol output; validates structure and scheme-specific consistency. */
-  constructor(fields: KeyShareFields) {
+  /**
+   * Builds a share and validates its structure and scheme-specific consistency (secret matches its
+   * public share, public shares interpolate to the group key). Protocol code that has just verified
+   * all of this itself uses keyShareFromProtocol() to skip the repeated curve arithmetic.
+   */
+  constructor(fields: KeyShareFields, trust?: symbol) {
     validateFields(fields);
     this.scheme = fields.scheme;
     this.index = fields.index;
@@ -77,7 +83,7 @@ export class KeyShare {
     this.#publicShares = fields.publicShares.map((p) => Uint8Array.from(p));
     this.#publicMaterial = Uint8Array.from(fields.publicMaterial);
     this.#secret = Uint8Array.from(fields.secretMaterial);
-    validateSchemeMaterial(this.scheme, this.publicView(), this.#secret);
+    if (trust !== PROTOCOL_OUTPUT) validateSchemeMaterial(this.scheme, this.publicView(), this.#secret);
   }
 
   // Getters return copies so a caller can never mutate the share in place.
@@ -220,6 +226,14 @@ export class KeyShareError extends Error {
   constructor(message: string) {
     super(`invalid key share: ${message}`);
   }
+}
+
+/**
+ * Package-internal: a share straight from a protocol run whose checks (Feldman/VSS, confirmation
+ * round) already established what the constructor would re-check. Structure is still validated.
+ */
+export function keyShareFromProtocol(fields: KeyShareFields): KeyShare {
+  return new KeyShare(fields, PROTOCOL_OUTPUT);
 }
 
 /** Package-internal: the secret material of a share, for the scheme that owns it. */

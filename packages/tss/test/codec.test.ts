@@ -3,8 +3,9 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { describe, expect, it } from 'vitest';
 import { decodeEdPoint, decodeEdScalar, decodeSecpPoint, decodeSecpScalar } from '../src/codec/groups.ts';
-import { decodeWire, encodeWire, ProtocolAbort } from '../src/index.ts';
-import { simulateKeygen, simulateSign } from '../src/simulator.ts';
+import { decodeWire, encodeWire, FrostSignParty, ProtocolAbort, systemRng } from '../src/index.ts';
+import { runParties } from '../src/simulation/network.ts';
+import { simulateKeygen } from '../src/simulator.ts';
 import { tamperOne } from './helpers.ts';
 
 const msg = { session: 'sign/abc', round: 2, from: 3, to: null, payload: Uint8Array.of(1, 2, 3) };
@@ -75,17 +76,28 @@ describe('scalars and points', () => {
   it('FROST signing aborts and names the sender of a nonce commitment with a torsion component', async () => {
     const shares = await simulateKeygen({ scheme: 'eddsa-ed25519', threshold: 2, parties: 3 });
     const torsion = ed25519.Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
-    const { tamper } = tamperOne({ round: 1, from: 3, recipient: 1 }, (_bytes, m) => {
-      const payload = Uint8Array.from(m.payload);
-      const hiding = ed25519.Point.fromBytes(payload.subarray(32, 64));
-      payload.set(hiding.add(torsion).toBytes(), 32);
-      return encodeWire({ ...m, payload });
-    });
-    const error = await simulateSign({
-      shares: [shares[0]!, shares[2]!],
-      message: Uint8Array.of(1),
-      tamper,
-    }).catch((e: unknown) => e);
+    // A malicious party 3 that broadcasts (consistently, to everyone) a hiding commitment D + T with
+    // T of order 8: only the prime-order check can catch it.
+    class TorsionSigner extends FrostSignParty {
+      protected override begin() {
+        const [out] = super.begin();
+        const payload = Uint8Array.from(out!.payload);
+        payload.set(ed25519.Point.fromBytes(payload.subarray(32, 64)).add(torsion).toBytes(), 32);
+        (this as unknown as { ownRound1: Uint8Array }).ownRound1 = payload;
+        return [{ to: null, payload }];
+      }
+    }
+    const common = { session: 'sign/torsion', signers: [1, 3], message: Uint8Array.of(1), rng: systemRng };
+    const parties = [
+      new FrostSignParty({ ...common, share: shares[0]! }),
+      new TorsionSigner({ ...common, share: shares[2]! }),
+    ];
+    let error: unknown;
+    try {
+      runParties(parties);
+    } catch (e) {
+      error = e;
+    }
     expect(error).toBeInstanceOf(ProtocolAbort);
     expect((error as ProtocolAbort).reason).toBe('malformed-message');
     expect((error as ProtocolAbort).culprits).toEqual([3]);

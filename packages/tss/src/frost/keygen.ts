@@ -12,7 +12,7 @@
 import type { DKG_Round1, DKG_Secret } from '@noble/curves/abstract/frost.js';
 import { ByteReader, ByteWriter, equalBytes } from '../codec/bytes.ts';
 import { describeError, ProtocolAbort } from '../errors.ts';
-import { KeyShare } from '../keyshare.ts';
+import { type KeyShare, keyShareFromProtocol } from '../keyshare.ts';
 import { type Outgoing, type RoundInbox, RoundParty } from '../party.ts';
 import type { Rng } from '../rng.ts';
 import { MAX_PARTIES, MIN_PARTIES } from '../schemes.ts';
@@ -209,7 +209,7 @@ export class FrostKeygenParty extends RoundParty<KeyShare> {
     const groupPoint = key.public.commitments[0]!;
     const publicShares = this.parties.map((p) => key.public.verifyingShares[frostIdentifier(this.suite, p)]!);
     const chainCode = this.withChainCode ? this.chainCode() : new Uint8Array(0);
-    this.share = new KeyShare({
+    this.share = keyShareFromProtocol({
       scheme: this.suite.scheme,
       index: this.index,
       threshold: this.threshold,
@@ -262,9 +262,18 @@ export class FrostKeygenParty extends RoundParty<KeyShare> {
     return t.digest();
   }
 
-  /** Failure path only: which peers' proofs of knowledge fail on their own. */
+  /** Failure path only: which peers' packages hold an invalid point or fail their proof on their own. */
   private blameProofs(): number[] {
-    const { frost } = this.suite;
+    const { frost, group } = this.suite;
+    const badPoints = this.peers.filter((p) => {
+      try {
+        for (const c of this.packages.get(p)!.commitment) group.decodePoint(c, 'commitment');
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    if (badPoints.length > 0) return badPoints;
     const signers = { min: this.threshold, max: this.total };
     return this.peers.filter((suspect) => {
       const scratch = frost.DKG.round1(frostIdentifier(this.suite, this.index), signers, undefined, this.rng);
@@ -332,9 +341,9 @@ function decodePackage(suite: FrostSuite, from: number, threshold: number, bytes
   const r = new ByteReader(bytes);
   const commitment: Uint8Array[] = [];
   for (let k = 0; k < threshold; k++) {
-    const c = r.raw(suite.group.pointLength, `commitment[${k}]`);
-    suite.group.decodePoint(c, `commitment[${k}]`); // on curve, not identity, prime order
-    commitment.push(c);
+    // Exact length here; noble's round 2 validates every point (on curve, not identity, prime
+    // order) before any share is computed, and blameProofs() names the sender when it fails.
+    commitment.push(r.raw(suite.group.pointLength, `commitment[${k}]`));
   }
   const proofOfKnowledge = r.raw(suite.proofLength, 'proofOfKnowledge');
   r.end('package');

@@ -94,8 +94,8 @@ export class FrostSignParty extends RoundParty<Uint8Array> {
         const hiding = r.raw(group.pointLength, 'hiding');
         const binding = r.raw(group.pointLength, 'binding');
         r.end('round 1');
-        group.decodePoint(hiding, 'hiding'); // on curve, not identity, prime order
-        group.decodePoint(binding, 'binding');
+        // Points are validated (on curve, not identity, prime order) by noble before any use of the
+        // secret share; checkCommitments() names the sender if that validation fails.
         return { identifier: frostIdentifier(this.suite, p), hiding, binding } as NonceCommitments;
       });
     });
@@ -108,7 +108,13 @@ export class FrostSignParty extends RoundParty<Uint8Array> {
     const { frost } = this.suite;
     const { pub, secret } = this.packages;
     // noble zeroes the nonces after use and refuses zeroed nonces: a nonce is never used twice.
-    const share = frost.signShare(secret, pub, this.nonces!, this.commitmentList, this.message);
+    let share: Uint8Array;
+    try {
+      share = frost.signShare(secret, pub, this.nonces!, this.commitmentList, this.message);
+    } catch (e) {
+      this.checkCommitments();
+      throw e;
+    }
     this.nonces = undefined;
     this.ownShare = share;
     return [{ to: null, payload: share }];
@@ -133,11 +139,22 @@ export class FrostSignParty extends RoundParty<Uint8Array> {
       const cheaters = ((e as { cheaters?: string[] }).cheaters ?? []).map((id) => this.indexOf(id));
       throw new ProtocolAbort('invalid-signature-share', cheaters, `aggregation failed: ${describeError(e)}`);
     }
-    // Check with the chain's own verifier too; a failure here means the key must be reviewed.
-    if (!this.suite.verify(signature, this.message, this.packages.publicKey))
-      throw new ProtocolAbort('signature-check-failed', [], 'aggregated signature does not verify');
+    // noble's aggregate() verifies the aggregated signature against the group key before returning it
+    // (and names the cheaters when it does not verify), so no unverified signature leaves this party.
     this.finish(signature);
     return [];
+  }
+
+  /** Failure path: strict decoding of every nonce commitment, blaming the sender of a bad one. */
+  private checkCommitments(): void {
+    const { group } = this.suite;
+    this.parties.forEach((p, i) => {
+      const c = this.commitmentList[i]!;
+      this.decodeFrom(p, 'round-1 commitments', () => {
+        group.decodePoint(c.hiding, 'hiding');
+        group.decodePoint(c.binding, 'binding');
+      });
+    });
   }
 
   private indexOf(identifier: string): number {

@@ -73,10 +73,10 @@ export function frostPackages(
     tweak = derived.tweak;
     groupPoint = derived.point;
   }
-  const shift = (bytes: Uint8Array, field: string) => {
-    const p = group.decodePoint(bytes, field);
-    return tweak === 0n ? p.toBytes() : p.add(group.base(tweak)).toBytes();
-  };
+  // The share's public data was validated when the KeyShare was built; only a tweak needs arithmetic.
+  const delta = tweak === 0n ? undefined : group.base(tweak);
+  const shift = (bytes: Uint8Array, field: string) =>
+    delta === undefined ? bytes : group.decodePoint(bytes, field).add(delta).toBytes();
   const verifyingShares: Record<string, Uint8Array> = {};
   share.publicShares.forEach((p, i) => {
     verifyingShares[frostIdentifier(suite, i + 1)] = shift(p, `publicShares[${i}]`);
