@@ -15,11 +15,7 @@ export const ED25519_ORDER = ed25519.Point.Fn.ORDER;
 
 /** Big-endian 32-byte secp256k1 scalar in [0, n) (zero allowed only with allowZero). */
 export function decodeSecpScalar(bytes: Uint8Array, field: string, opts?: { allowZero?: boolean }): bigint {
-  if (bytes.length !== 32) throw new DecodeError(`${field}: scalar must be 32 bytes, got ${bytes.length}`);
-  const v = bytesToNumberBE(bytes);
-  if (v >= SECP256K1_ORDER) throw new DecodeError(`${field}: scalar is not below the group order`);
-  if (v === 0n && !opts?.allowZero) throw new DecodeError(`${field}: scalar is zero`);
-  return v;
+  return decodeScalar(bytes, field, SECP256K1_ORDER, bytesToNumberBE, opts);
 }
 
 /** 33-byte compressed secp256k1 point, on the curve and not the identity. */
@@ -39,9 +35,19 @@ export function decodeSecpPoint(bytes: Uint8Array, field: string): Secp256k1Poin
 
 /** Little-endian 32-byte Ed25519 scalar in [0, ℓ). */
 export function decodeEdScalar(bytes: Uint8Array, field: string, opts?: { allowZero?: boolean }): bigint {
+  return decodeScalar(bytes, field, ED25519_ORDER, bytesToNumberLE, opts);
+}
+
+function decodeScalar(
+  bytes: Uint8Array,
+  field: string,
+  order: bigint,
+  toNumber: (b: Uint8Array) => bigint,
+  opts?: { allowZero?: boolean },
+): bigint {
   if (bytes.length !== 32) throw new DecodeError(`${field}: scalar must be 32 bytes, got ${bytes.length}`);
-  const v = bytesToNumberLE(bytes);
-  if (v >= ED25519_ORDER) throw new DecodeError(`${field}: scalar is not below the group order`);
+  const v = toNumber(bytes);
+  if (v >= order) throw new DecodeError(`${field}: scalar is not below the group order`);
   if (v === 0n && !opts?.allowZero) throw new DecodeError(`${field}: scalar is zero`);
   return v;
 }
