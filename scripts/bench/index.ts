@@ -4,7 +4,11 @@
 //   BENCH_MAX_CASE_MS  time budget per case in ms (default 15000): no further run starts if it would
 //                      end past the budget, so multi-second DKG cases report fewer iterations
 //   BENCH_ONLY         "frost" or "ecdsa" to run one section
+//   BENCH_OUT          also write the JSON document to this file (pnpm itself prints its script
+//                      banner on stdout unless run as `pnpm -s bench`)
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { resolve } from 'node:path';
 import { runEcdsa } from './ecdsa.ts';
 import { runFrost } from './frost.ts';
 import { errorMessage, positiveInt } from './stats.ts';
@@ -51,7 +55,15 @@ async function main(): Promise<void> {
     ecdsa: ecdsa && { includes: ecdsa.includes, sizes: ecdsa.sizes },
     ratios,
   };
-  out(`${JSON.stringify(document, null, 2)}\n`);
+  const text = `${JSON.stringify(document, null, 2)}\n`;
+  out(text);
+  const target = process.env.BENCH_OUT?.trim();
+  if (target) {
+    // pnpm runs the script in scripts/; a relative path is taken from where `pnpm bench` was typed.
+    const file = resolve(process.env.INIT_CWD ?? process.cwd(), target);
+    writeFileSync(file, text);
+    log(`written to ${file}`);
+  }
   const met = Object.values(ratios).filter((r) => r.met).length;
   log(
     `done in ${((Date.now() - started) / 1000).toFixed(1)} s; ${met}/${Object.keys(ratios).length} ratio targets met`,
