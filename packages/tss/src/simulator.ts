@@ -14,6 +14,7 @@ import { type Rng, seededRng, systemRng } from './rng.ts';
 import { isSchemeId, type SchemeId } from './schemes.ts';
 import { type NetworkStats, runParties, type Tamper } from './simulation/network.ts';
 
+export { simulateFinishPresigned, simulatePresign, simulateRefresh } from './dkls23/simulate.ts';
 export type { InFlight, NetworkStats, Tamper } from './simulation/network.ts';
 
 export type SimulateKeygenOptions = {
