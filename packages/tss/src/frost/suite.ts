@@ -2,8 +2,8 @@
 // SHA-256) with BIP340/Taproot adjustments for `schnorr-secp256k1-tr`, and FROST(Ed25519, SHA-512)
 // for `eddsa-ed25519`. This file maps Coffer's party indices and KeyShare onto noble's packages.
 import type { FROST, FrostPublic, FrostSecret } from '@noble/curves/abstract/frost.js';
-import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
-import { schnorr, schnorr_FROST } from '@noble/curves/secp256k1.js';
+import { ed25519_FROST } from '@noble/curves/ed25519.js';
+import { schnorr_FROST } from '@noble/curves/secp256k1.js';
 import { deriveSecp256k1 } from '../derivation.ts';
 import { UsageError } from '../errors.ts';
 import { ed25519Group, type Group, secp256k1Group } from '../group.ts';
@@ -20,8 +20,6 @@ export type FrostSuite = {
   readonly proofLength: number;
   /** The public key in the chain's format, from the full group point. */
   chainPublicKey(groupPoint: Uint8Array): Uint8Array;
-  /** Independent verification with the chain's standard verifier (not the FROST code path). */
-  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
 };
 
 export const FROST_SUITES: Record<FrostSchemeId, FrostSuite> = {
@@ -31,7 +29,6 @@ export const FROST_SUITES: Record<FrostSchemeId, FrostSuite> = {
     group: secp256k1Group,
     proofLength: 64,
     chainPublicKey: (point) => point.slice(1), // BIP340 x-only
-    verify: (sig, msg, pub) => schnorr.verify(sig, msg, pub),
   },
   'eddsa-ed25519': {
     scheme: 'eddsa-ed25519',
@@ -39,7 +36,6 @@ export const FROST_SUITES: Record<FrostSchemeId, FrostSuite> = {
     group: ed25519Group,
     proofLength: 64,
     chainPublicKey: (point) => Uint8Array.from(point),
-    verify: (sig, msg, pub) => ed25519.verify(sig, msg, pub),
   },
 };
 
@@ -63,7 +59,7 @@ export function frostPackages(
   suite: FrostSuite,
   share: KeyShare,
   path?: string,
-): { pub: FrostPublic; secret: FrostSecret; publicKey: Uint8Array } {
+): { pub: FrostPublic; secret: FrostSecret } {
   const { group } = suite;
   let tweak = 0n;
   let groupPoint = share.groupPoint;
@@ -95,7 +91,6 @@ export function frostPackages(
       identifier: frostIdentifier(suite, share.index),
       signingShare: group.encodeScalar((secretScalar + tweak) % group.order),
     } as FrostSecret,
-    publicKey: suite.chainPublicKey(groupPoint),
   };
 }
 
