@@ -6,6 +6,7 @@ import { DecodeError } from './codec/bytes.ts';
 import { groupOf, lagrangeCoefficient } from './group.ts';
 import type { KeyShareFields } from './keyshare.ts';
 import type { SchemeId } from './schemes.ts';
+import { validateEcdsaMaterial } from './dkls23/material.ts';
 
 export const SECRET_SHARE_LENGTH = 32;
 

@@ -9,7 +9,7 @@ import type { Rng } from '../rng.ts';
 import { MAX_PARTIES, MIN_PARTIES } from '../schemes.ts';
 import { DklsKeygenParty } from './dkg/party.ts';
 import type { Presignature } from './presign.ts';
-import { loadShare } from './share.ts';
+import { clearBans, loadShare } from './share.ts';
 import { signContext } from './sign/context.ts';
 import { FinishPresignedParty, PresignParty, SignParty } from './sign/party.ts';
 import type { SignFaults } from './sign/round1.ts';
@@ -113,4 +113,4 @@ export function ecdsaRefreshParties(opts: EcdsaRefreshOptions): Party<KeyShare>[
 }
 
 /** Test seam (scure-bip32 style): malicious-party behaviour for the security tests only. */
-export const __TESTS = { signPartiesWithFaults };
+export const __TESTS = { signPartiesWithFaults, clearBans };

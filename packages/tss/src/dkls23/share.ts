@@ -76,6 +76,11 @@ export function isBanned(loaded: LoadedShare, peer: number): boolean {
   return banned.get(registryKey(loaded.keyId, loaded.setupId, loaded.index))?.has(peer) ?? false;
 }
 
+/** Test seam only (exported through index.ts `__TESTS`): forget every in-process ban. */
+export function clearBans(): void {
+  banned.clear();
+}
+
 /** False once this share's pairwise setup with `peer` was discarded after a failed check. */
 export function isPairwiseSetupUsable(share: KeyShare, peer: number): boolean {
   return !isBanned(loadShare(share), peer);

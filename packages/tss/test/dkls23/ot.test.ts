@@ -71,3 +71,16 @@ describe('DKLs23 OT extension (KOS with corrected check)', () => {
     expect(() => otExtSend(alice, sid, message)).toThrow(OtCheckError);
   });
 });
+
+describe('GLV multiplication used by the base-OT sender', () => {
+  it('agrees with noble for random scalars and points', async () => {
+    const { glvMultiply } = await import('../../src/dkls23/ot/glv.ts');
+    const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');
+    const rng = seededRng('glv');
+    for (let i = 0; i < 20; i++) {
+      const Q = Point.BASE.multiply(randomScalar(rng));
+      const k = i === 0 ? 1n : i === 1 ? N - 1n : randomScalar(rng);
+      expect(glvMultiply(Q, k).equals(Q.multiply(k))).toBe(true);
+    }
+  });
+});

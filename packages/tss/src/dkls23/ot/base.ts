@@ -29,6 +29,7 @@ import {
   scalarBytes,
   secretMul,
 } from '../scalar.ts';
+import { glvMultiply } from './glv.ts';
 
 export type BaseOtSenderState = { a: bigint; A: Point; AB: Uint8Array };
 export type BaseOtSenderOutput = { keys0: Uint8Array[]; keys1: Uint8Array[] };
@@ -117,7 +118,7 @@ export function baseOtSenderFinish(
   for (let j = 0; j < KAPPA; j++) {
     const BB = receiverMessage.subarray(j * POINT_BYTES, (j + 1) * POINT_BYTES);
     const B = decodeSecpPoint(BB, `base OT B[${j}]`);
-    const aB = secretMul(B, state.a);
+    const aB = glvMultiply(B, state.a);
     keys0.push(otKey(sid, j, state.AB, BB, aB));
     keys1.push(otKey(sid, j, state.AB, BB, aB.subtract(aA)));
   }

@@ -20,9 +20,13 @@ export function decodeSignRound1(bytes: Uint8Array): SignRound1 {
   return m;
 }
 
-export function decodeOtExtMessage(bytes: Uint8Array): Uint8Array {
+export type SignRound1Direct = { nonce: Uint8Array; extension: Uint8Array };
+export function encodeSignRound1Direct(m: SignRound1Direct): Uint8Array {
+  return new ByteWriter().raw(m.nonce).raw(m.extension).finish();
+}
+export function decodeSignRound1Direct(bytes: Uint8Array): SignRound1Direct {
   const r = new ByteReader(bytes);
-  const m = r.raw(OT_EXT_MESSAGE_BYTES, 'OT-extension message');
+  const m = { nonce: r.raw(32, 'nonce'), extension: r.raw(OT_EXT_MESSAGE_BYTES, 'OT-extension message') };
   r.end('round-1 direct message');
   return m;
 }

@@ -7,7 +7,7 @@ import { Transcript } from '../../transcript.ts';
 import { type MulReceiverState, mulReceiverStart } from '../multiplication.ts';
 import { baseMul, type Point, pointBytes, randomScalar } from '../scalar.ts';
 import type { SignContext } from './context.ts';
-import { encodeSignRound1 } from './messages.ts';
+import { encodeSignRound1, encodeSignRound1Direct } from './messages.ts';
 
 export type SignFaults = {
   /** Test seam: replace this party's instance key r_i. */
@@ -27,6 +27,8 @@ export type Round1State = {
   broadcast: Uint8Array;
   /** This party as Bob toward each peer: the state holding χ_{i,j} = b. */
   receivers: Map<number, MulReceiverState>;
+  /** Bob's fresh nonce per peer, sent with the OT-extension message it keys. */
+  pairNonces: Map<number, Uint8Array>;
 };
 
 export function commitmentTo(ctx: SignContext, party: number, R: Uint8Array, salt: Uint8Array): Uint8Array {
@@ -68,13 +70,18 @@ export function signRound1(
   });
   const out: Outgoing[] = [{ to: null, payload: broadcast }];
   const receivers = new Map<number, MulReceiverState>();
+  const pairNonces = new Map<number, Uint8Array>();
   for (const j of ctx.signers) {
     if (j === me) continue;
     const setup = ctx.share.setup.peers.get(j)!;
     // Step 6: F_RVOLE with P_j, this party as Bob with random input χ_{i,j} (first message).
-    const { state, message } = mulReceiverStart(setup.receiver, extensionSid(ctx, j, me, nonce), rng);
+    // The extension session depends only on this direct message (never on a broadcast), so an
+    // equivocated broadcast is caught by the echo check instead of failing an OT check.
+    const pairNonce = rng(32);
+    const { state, message } = mulReceiverStart(setup.receiver, extensionSid(ctx, j, me, pairNonce), rng);
     receivers.set(j, state);
-    out.push({ to: j, payload: message });
+    pairNonces.set(j, pairNonce);
+    out.push({ to: j, payload: encodeSignRound1Direct({ nonce: pairNonce, extension: message }) });
   }
-  return { state: { ctx, rng, faults, r, phi, R, salt, broadcast, receivers }, out };
+  return { state: { ctx, rng, faults, r, phi, R, salt, broadcast, receivers, pairNonces }, out };
 }

@@ -11,8 +11,8 @@ import { baseMul, mod, type Point } from '../scalar.ts';
 import { zeroShare } from '../zero-shares.ts';
 import { banAndAbort, type RoundHost } from './host.ts';
 import {
-  decodeOtExtMessage,
   decodeSignRound1,
+  decodeSignRound1Direct,
   encodeSignRound2,
   encodeSignRound2Direct,
 } from './messages.ts';
@@ -75,17 +75,19 @@ export function signRound2(
   const cu = new Map<number, bigint>();
   const cv = new Map<number, bigint>();
   for (const j of host.peers) {
-    const message = host.decode(j, 'round-1 direct message', () => decodeOtExtMessage(inbox.direct.get(j)!));
+    const direct = host.decode(j, 'round-1 direct message', () =>
+      decodeSignRound1Direct(inbox.direct.get(j)!),
+    );
     const setup = ctx.share.setup.peers.get(j)!;
     let result: ReturnType<typeof mulSenderRespond>;
     try {
       // Step 7: F_RVOLE with P_j as Bob, this party as Alice with inputs (r_i, sk_i).
       result = mulSenderRespond(
         setup.sender,
-        extensionSid(ctx, me, j, nonces.get(j)!),
+        extensionSid(ctx, me, j, direct.nonce),
         multiplicationSid(sid, me, j),
         [state.r, sk],
-        message,
+        direct.extension,
         state.rng,
       );
     } catch (e) {

@@ -2,7 +2,7 @@
 // independent part: every check that binds the peers' multiplication inputs to R_j and pk_j runs
 // here, and the result is a presignature (R, u_i, v_i, φ_i). The message enters only afterwards:
 // w_i = H(m)·φ_i + r_x·v_i is broadcast with u_i, and s = Σw / Σu.
-import { equalBytes } from '../../codec/bytes.ts';
+import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import { ProtocolAbort } from '../../errors.ts';
 import type { RoundInbox } from '../../party.ts';
 import { MulCheckError, mulReceiverFinish } from '../multiplication.ts';
@@ -63,12 +63,18 @@ export function signRound3(state: Round2State, inbox: RoundInbox, host: RoundHos
     try {
       [dU, dV] = mulReceiverFinish(
         state.receivers.get(j)!,
-        extensionSid(ctx, j, me, state.nonces.get(me)!),
+        extensionSid(ctx, j, me, state.pairNonces.get(j)!),
         multiplicationSid(state.sid, j, me),
         d.mul,
       ) as [bigint, bigint];
     } catch (e) {
       if (e instanceof MulCheckError) banAndAbort(ctx, j, 'multiplication-check-failed', e.message);
+      if (e instanceof DecodeError)
+        throw new ProtocolAbort(
+          'malformed-message',
+          [j],
+          `multiplication message from party ${j}: ${e.message}`,
+        );
       throw e;
     }
     // Step 8 (consistency checks): χ_{i,j}·R_j = Γ^u_j + d^u·G and χ_{i,j}·pk_j = Γ^v_j + d^v·G,
