@@ -33,6 +33,16 @@ export type SimulatorApi = {
   simulateFinishPresigned?: (...args: never[]) => unknown;
 };
 
+const ROOT = '@coffer/tss';
+
+/** KeyShare.fromBytes from @coffer/tss. */
+export async function loadKeyShareParser(): Promise<(bytes: Uint8Array) => CofferShare> {
+  const mod = (await import(ROOT)) as { KeyShare?: { fromBytes?: (bytes: Uint8Array) => CofferShare } };
+  const parse = mod.KeyShare?.fromBytes;
+  if (typeof parse !== 'function') throw new Error(`${ROOT} does not export KeyShare.fromBytes`);
+  return (bytes) => parse.call(mod.KeyShare, bytes);
+}
+
 // Non-literal specifiers keep the type checker from requiring modules that may not exist yet.
 const SIMULATOR = '@coffer/tss/simulator';
 const DKLS23_SIMULATE = '../../packages/tss/src/dkls23/simulate.ts';

@@ -1,6 +1,6 @@
 // `pnpm bench`: Coffer's benchmarks against the peer libraries, measured in the same run.
 // Prints exactly one JSON document on stdout; progress goes to stderr. Settings (environment):
-//   BENCH_ITERATIONS   timed runs per case (default 5)
+//   BENCH_ITERATIONS   timed runs per case (default 9)
 //   BENCH_MAX_CASE_MS  time budget per case in ms (default 15000): no further run starts if it would
 //                      end past the budget, so multi-second DKG cases report fewer iterations
 //   BENCH_ONLY         "frost" or "ecdsa" to run one section
@@ -21,7 +21,7 @@ for (const level of ['log', 'info', 'debug', 'warn'] as const) console[level] = 
 
 async function main(): Promise<void> {
   const settings: BenchSettings = {
-    iterations: positiveInt(process.env.BENCH_ITERATIONS, 5, 'BENCH_ITERATIONS'),
+    iterations: positiveInt(process.env.BENCH_ITERATIONS, 9, 'BENCH_ITERATIONS'),
     maxCaseMs: positiveInt(process.env.BENCH_MAX_CASE_MS, 15_000, 'BENCH_MAX_CASE_MS'),
   };
   const only = process.env.BENCH_ONLY?.trim() || undefined;
