@@ -22,7 +22,7 @@
 // any OT whose correlation differs from the one matching u fails the check exactly when β_j = 1 —
 // the same selective-failure leakage DKLs19 tolerates — and u stays uniform thanks to â.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { shake256 } from '@noble/hashes/sha3.js';
+import { turboshake256 } from '@noble/hashes/sha3-addons.js';
 import { ByteReader, DecodeError, equalBytes } from '../codec/bytes.ts';
 import { decodeSecpScalar } from '../codec/groups.ts';
 import type { Rng } from '../rng.ts';
@@ -35,7 +35,7 @@ import {
   ROW_LENGTH,
 } from './ot/extension.ts';
 import { CORRELATION_WIDTH, ELL, KAPPA, SCALAR_BYTES, XI } from './params.ts';
-import { bytesToNumberBE, bytesToScalar, hashToScalar, mod, N, randomScalar, scalarBytes } from './scalar.ts';
+import { bytes32ToBigint, bytesToScalar, hashToScalar, mod, N, randomScalar, scalarBytes } from './scalar.ts';
 
 /** Alice → Bob: τ (ξ × 3 scalars), H(r), u, γ_1, γ_2. */
 export const MUL_MESSAGE_BYTES = XI * CORRELATION_WIDTH * SCALAR_BYTES + 32 + SCALAR_BYTES * (1 + ELL);
@@ -51,6 +51,12 @@ export function gadget(): bigint[] {
   return gadgetCache;
 }
 
+/**
+ * TurboSHAKE256 domain byte of the pad hash. The pad hash must be correlation-robust: Alice hashes
+ * q_j and q_j ⊕ Δ, and the two outputs must look independent (KOS15 §3, modelled as a random oracle).
+ */
+const PAD_DOMAIN = 0x0c;
+
 /** The three scalars carried by one OT pad (PRG expansion of a row). */
 function pad(sid: Uint8Array, j: number, row: Uint8Array, rowOffset: number, mask?: Uint8Array): bigint[] {
   const input = new Uint8Array(32 + 2 + ROW_LENGTH);
@@ -58,7 +64,7 @@ function pad(sid: Uint8Array, j: number, row: Uint8Array, rowOffset: number, mas
   input[32] = j >>> 8;
   input[33] = j & 0xff;
   for (let k = 0; k < ROW_LENGTH; k++) input[34 + k] = row[rowOffset + k]! ^ (mask ? mask[k]! : 0);
-  const out = shake256(input, { dkLen: CORRELATION_WIDTH * SCALAR_BYTES });
+  const out = turboshake256(input, { dkLen: CORRELATION_WIDTH * SCALAR_BYTES, D: PAD_DOMAIN });
   const scalars: bigint[] = [];
   for (let c = 0; c < CORRELATION_WIDTH; c++) scalars.push(bytesToScalar(out.subarray(c * 32, c * 32 + 32)));
   return scalars;
@@ -162,7 +168,7 @@ export function mulReceiverFinish(
   // (those with β_j = 1) would itself leak β_j to Alice.
   const tau: bigint[] = [];
   for (let k = 0; k < XI * CORRELATION_WIDTH; k++) {
-    const value = bytesToNumberBE(tauBytes.subarray(k * SCALAR_BYTES, (k + 1) * SCALAR_BYTES));
+    const value = bytes32ToBigint(tauBytes.subarray(k * SCALAR_BYTES, (k + 1) * SCALAR_BYTES));
     if (value >= N) throw new DecodeError(`multiplication τ[${k}]: scalar is not below the group order`);
     tau.push(value);
   }

@@ -5,6 +5,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Rng } from '../rng.ts';
+import { glvMultiply } from './ot/glv.ts';
 
 export const Point = secp256k1.Point;
 export type Point = InstanceType<typeof secp256k1.Point>;
@@ -28,11 +29,30 @@ export function randomScalar(rng: Rng): bigint {
  * 256-bit string reduced mod n is statistically uniform.
  */
 export function bytesToScalar(bytes: Uint8Array): bigint {
-  return bytesToNumberBE(bytes) % N;
+  return bytes32ToBigint(bytes) % N;
 }
 
+/** Big-endian 32 bytes to an integer, by 64-bit words (hot path of the multiplication). */
+export function bytes32ToBigint(bytes: Uint8Array): bigint {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 32);
+  return (
+    (view.getBigUint64(0) << 192n) |
+    (view.getBigUint64(8) << 128n) |
+    (view.getBigUint64(16) << 64n) |
+    view.getBigUint64(24)
+  );
+}
+
+const MASK64 = (1n << 64n) - 1n;
+
 export function scalarBytes(v: bigint): Uint8Array {
-  return numberToBytesBE(v, 32);
+  const out = new Uint8Array(32);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, (v >> 192n) & MASK64);
+  view.setBigUint64(8, (v >> 128n) & MASK64);
+  view.setBigUint64(16, (v >> 64n) & MASK64);
+  view.setBigUint64(24, v & MASK64);
+  return out;
 }
 
 export function hashToScalar(data: Uint8Array): bigint {
@@ -44,9 +64,9 @@ export function baseMul(k: bigint): Point {
   return k === 0n ? Point.ZERO : Point.BASE.multiply(k);
 }
 
-/** k·P for a secret scalar and any point (constant-time ladder). */
+/** k·P for a secret scalar and any point (fixed-window GLV, scalar-independent loop shape). */
 export function secretMul(p: Point, k: bigint): Point {
-  return k === 0n || p.is0() ? Point.ZERO : p.multiply(k);
+  return k === 0n || p.is0() ? Point.ZERO : glvMultiply(p, k);
 }
 
 /** k·P where both k and P are public (variable time). */

@@ -16,7 +16,7 @@
 // The random pad block (CHECK_BITS extra OTs) makes x̃ uniformly random, so the check reveals
 // nothing about Bob's choices; it is discarded after the check.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { shake256 } from '@noble/hashes/sha3.js';
+import { turboshake256 } from '@noble/hashes/sha3-addons.js';
 import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import type { Rng } from '../../rng.ts';
 import { Transcript } from '../../transcript.ts';
@@ -33,13 +33,16 @@ export const OT_EXT_MESSAGE_BYTES = U_BYTES + BLOCK_BYTES + KAPPA * BLOCK_BYTES;
 export type OtExtSenderSetup = { delta: Uint8Array; seeds: Uint8Array[] };
 export type OtExtReceiverSetup = { seeds0: Uint8Array[]; seeds1: Uint8Array[] };
 
+/** TurboSHAKE256 (RFC 9861, 12-round Keccak) domain byte of the column PRG. */
+const PRG_DOMAIN = 0x0b;
+
 function prg(seed: Uint8Array, sid: Uint8Array, column: number): Uint8Array {
   const input = new Uint8Array(32 + 32 + 2);
   input.set(seed, 0);
   input.set(sid, 32);
   input[64] = column >>> 8;
   input[65] = column & 0xff;
-  return shake256(input, { dkLen: EXTENDED_BYTES });
+  return turboshake256(input, { dkLen: EXTENDED_BYTES, D: PRG_DOMAIN });
 }
 
 function challenges(sid: Uint8Array, u: Uint8Array) {

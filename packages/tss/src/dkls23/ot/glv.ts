@@ -4,7 +4,11 @@
 // secp256k1 endomorphism φ(x, y) = (β·x, y) halves the doubling chain; the loop shape (4 doublings
 // and 2 table additions per window, identity included) does not depend on the scalar.
 import { _splitEndoScalar } from '@noble/curves/abstract/weierstrass.js';
-import { N, Point as P, type Point } from '../scalar.ts';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+
+const P = secp256k1.Point;
+type Point = InstanceType<typeof secp256k1.Point>;
+const N = P.Fn.ORDER;
 
 const BETA = 0x7ae96a2b657c07106e64479eac3434e99cf0497512f58995c1396c28719501een;
 // Reduced GLV basis of secp256k1 (the same public constants noble uses).
