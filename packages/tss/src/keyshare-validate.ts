@@ -3,10 +3,10 @@
 // Convention for every scheme: secretMaterial starts with the party's 32-byte secret share x_i in the
 // group's scalar encoding; anything after it is scheme-specific.
 import { DecodeError } from './codec/bytes.ts';
+import { validateEcdsaMaterial } from './dkls23/material.ts';
 import { groupOf, lagrangeCoefficient } from './group.ts';
 import type { KeyShareFields } from './keyshare.ts';
 import type { SchemeId } from './schemes.ts';
-import { validateEcdsaMaterial } from './dkls23/material.ts';
 
 export const SECRET_SHARE_LENGTH = 32;
 
