@@ -63,6 +63,31 @@ describe('DKLs23 OT selective-failure attack', () => {
     expect(() => run([marked, shares[1]!], 'ot-sf-stored')).toThrow(ProtocolAbort);
   });
 
+  it('a session already running with the peer aborts once the peer is banned (concurrent sessions)', () => {
+    const signers = pick(shares, [1, 2]);
+    const concurrent = ecdsaSignParties({
+      session: 'concurrent',
+      shares: signers,
+      message: digest,
+      rng: seededRng('c'),
+    });
+    const outbox = concurrent.flatMap((p) => p.start());
+    abortOf(() =>
+      run(
+        signers,
+        'ot-sf-concurrent',
+        rewrite((i) => i.round === 1 && !i.broadcast && i.from === 2, flipByte(100)),
+      ),
+    );
+    const deliver = () => {
+      for (const m of outbox)
+        for (const p of concurrent)
+          if (p.index !== m.from && (m.to === null || m.to === p.index)) p.receive(m);
+    };
+    const abort = abortOf(deliver);
+    expect(abort.banned).toEqual([2]);
+  });
+
   it('a flipped bit of u (the choice-bit correlation) is caught by the consistency check', () => {
     const abort = abortOf(() =>
       run(

@@ -1,8 +1,9 @@
+import { inspect } from 'node:util';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { describe, expect, it } from 'vitest';
 import { ecdsaSignParties } from '../../src/dkls23/index.ts';
 import { UsageError } from '../../src/errors.ts';
-import { KeyShare } from '../../src/keyshare.ts';
+import { KeyShare, keyShareSecret } from '../../src/keyshare.ts';
 import { seededRng } from '../../src/rng.ts';
 import { keygen, pick, sign } from './fixtures.ts';
 
@@ -25,6 +26,24 @@ describe('DKLs23 key generation and signing, 2-of-3', () => {
       const bytes = s.toBytes();
       expect(bytes.length).toBeLessThanOrEqual(62 * 1024);
       expect(KeyShare.fromBytes(bytes).toBytes()).toEqual(bytes);
+    }
+  });
+
+  it('party objects never print their secret state', () => {
+    const parties = ecdsaSignParties({
+      session: 'redact',
+      shares: pick(shares, [1, 2]),
+      message: new Uint8Array(32),
+      rng: seededRng('r'),
+    });
+    for (const p of parties) p.start();
+    const secretHex = Buffer.from(keyShareSecret(shares[0]!).subarray(0, 32)).toString('hex');
+    for (const p of parties) {
+      for (const text of [inspect(p, { depth: 10 }), JSON.stringify(p)]) {
+        expect(text).toContain('<redacted>');
+        expect(text).not.toContain(secretHex);
+        expect(text).not.toMatch(/\d{40}/);
+      }
     }
   });
 

@@ -24,6 +24,7 @@ import {
   baseOtSenderFinish,
   baseOtSenderStart,
 } from '../ot/base.ts';
+import { inspectSymbol, redactedSummary } from '../redact.ts';
 import {
   baseMul,
   hashToScalar,
@@ -135,6 +136,14 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
       nonce: this.rng(32),
       commitment: this.commitmentOf(this.index, this.commitments, this.chainCodeShare, this.salt),
     });
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { type: 'DklsKeygenParty', index: this.index, session: this.session, secret: '<redacted>' };
+  }
+
+  [inspectSymbol](): string {
+    return redactedSummary('DklsKeygenParty', this.index, this.session);
   }
 
   private commitmentOf(

@@ -5,6 +5,7 @@ import { UsageError } from '../../errors.ts';
 import { type Outgoing, type RoundInbox, RoundParty } from '../../party.ts';
 import type { Rng } from '../../rng.ts';
 import { Presignature } from '../presign.ts';
+import { inspectSymbol, redactedSummary } from '../redact.ts';
 import { assertPeersUsable, type SignContext } from './context.ts';
 import type { RoundHost } from './host.ts';
 import { encodeSignRound3 } from './messages.ts';
@@ -22,6 +23,14 @@ function checkDigest(message: Uint8Array): Uint8Array {
 }
 
 abstract class SigningRounds<T> extends RoundParty<T> {
+  toJSON(): Record<string, unknown> {
+    return { type: this.constructor.name, index: this.index, session: this.session, secret: '<redacted>' };
+  }
+
+  [inspectSymbol](): string {
+    return redactedSummary(this.constructor.name, this.index, this.session);
+  }
+
   protected readonly host: RoundHost = {
     index: this.index,
     peers: this.peers,
