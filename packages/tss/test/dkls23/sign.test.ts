@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { describe, expect, it } from 'vitest';
-import { ecdsaSignParties } from '../../src/dkls23/index.ts';
+import { derivePublicKey, ecdsaSignParties } from '../../src/dkls23/index.ts';
 import { UsageError } from '../../src/errors.ts';
 import { KeyShare, keyShareSecret } from '../../src/keyshare.ts';
 import { seededRng } from '../../src/rng.ts';
@@ -72,6 +72,26 @@ describe('DKLs23 key generation and signing, 2-of-3', () => {
       expect(recovered).toEqual(shares[0]!.publicKey);
     });
   }
+
+  it('signs with more than t parties (all three)', () => {
+    const digest = seededRng('digest-all')(32);
+    const sig = sign(shares, digest, 'sign-all');
+    expect(secp256k1.verify(sig.slice(0, 64), digest, shares[0]!.publicKey, { prehash: false })).toBe(true);
+  });
+
+  it('works through the generic simulator (simulateKeygen/simulateSign)', async () => {
+    const { simulateSign } = await import('../../src/simulator.ts');
+    const digest = seededRng('digest-sim')(32);
+    const sig = await simulateSign({
+      shares: pick(shares, [2, 3]),
+      message: digest,
+      path: 'm/3',
+      seed: 'sim',
+    });
+    expect(
+      secp256k1.verify(sig.slice(0, 64), digest, derivePublicKey(shares[0]!, 'm/3'), { prehash: false }),
+    ).toBe(true);
+  });
 
   it('rejects a signing set with a duplicated party index', () => {
     expect(() =>

@@ -34,8 +34,8 @@ export function signContext(
   const loaded = loadShare(share);
   const sorted = [...signers].sort((a, b) => a - b);
   if (new Set(sorted).size !== sorted.length) throw new UsageError('signing set lists a party twice');
-  if (sorted.length !== loaded.threshold)
-    throw new UsageError(`signing needs exactly ${loaded.threshold} parties, got ${sorted.length}`);
+  if (sorted.length < loaded.threshold)
+    throw new UsageError(`signing needs at least ${loaded.threshold} parties, got ${sorted.length}`);
   if (!sorted.includes(loaded.index)) throw new UsageError(`party ${loaded.index} is not in the signing set`);
   for (const p of sorted)
     if (!Number.isInteger(p) || p < 1 || p > loaded.parties)
