@@ -3,20 +3,15 @@
 // 32-byte digest each run, every signature verified with noble (outside the timed region).
 import { randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import {
-  type CofferShare,
-  type CofferStats,
-  loadKeyShareParser,
-  loadPresignApi,
-  loadSimulator,
-} from './coffer.ts';
+import { type CofferStats, loadKeyShareParser, loadPresignApi, loadSimulator } from './coffer.ts';
 import { type CarbonKeygen, carbonKeygen, carbonShareSize, carbonSign } from './peers/carbon.ts';
 import { type SilenceKeygen, silenceKeygen, silenceSign } from './peers/silence.ts';
 import { type Failure, isFailure, type Measured, medianOf, type RatioRecord, ratioRecord } from './stats.ts';
 import {
+  type BenchCase,
   type BenchSettings,
   fact,
-  measurePhases,
+  measureGroup,
   type PhaseTimings,
   phase,
   type RunResult,
@@ -97,75 +92,91 @@ function entry(
   return out;
 }
 
-async function cofferCase(t: number, n: number, settings: BenchSettings, size: string) {
-  let shares: CofferShare[] | undefined;
-  const dkg = await measurePhases(
-    `coffer ecdsa DKG ${size}`,
-    settings,
-    async (): Promise<RunResult> => {
+/** A run that needs the key made by the DKG case; fails with the DKG's error when there is none. */
+function needsKey<K>(key: () => K | undefined, dkg: () => Measured<PhaseTimings> | undefined) {
+  return (): K => {
+    const k = key();
+    if (k !== undefined) return k;
+    const result = dkg();
+    throw new Error(result && isFailure(result) ? `no key: ${result.error}` : 'no key');
+  };
+}
+
+function cofferCases(t: number, n: number, size: string) {
+  let stored: Uint8Array[] | undefined;
+  let dkgResult: Measured<PhaseTimings> | undefined;
+  const key = needsKey(
+    () => stored,
+    () => dkgResult,
+  );
+  const dkg: BenchCase = {
+    label: `coffer ecdsa DKG ${size}`,
+    run: async (): Promise<RunResult> => {
       const sim = await loadSimulator();
       const stats: CofferStats = { messages: 0, bytes: 0 };
       const [out, ms] = await timed(() =>
         sim.simulateKeygen({ scheme: 'ecdsa-secp256k1', threshold: t, parties: n, stats }),
       );
       if (out.length !== n) throw new Error(`simulateKeygen returned ${out.length} shares, expected ${n}`);
-      shares = out;
+      stored = out.slice(0, t).map((s) => s.toBytes());
       const facts: Record<string, number> = { keyShareBytes: out[0]!.toBytes().length };
       if (stats.messages > 0)
         Object.assign(facts, { bytesPerKeygen: stats.bytes, messagesPerKeygen: stats.messages });
       return { phases: { total: ms }, facts };
     },
-    { warmup: false },
-  );
-  const signers = shares?.slice(0, t);
-  const stored = signers?.map((s) => s.toBytes());
-  const noShares: Failure = { error: isFailure(dkg) ? `no key: ${dkg.error}` : 'no key' };
-  const sign: Measured<PhaseTimings> = stored
-    ? await measurePhases(`coffer ecdsa sign ${size}`, settings, async () => {
-        const sim = await loadSimulator();
-        const fromBytes = await loadKeyShareParser();
-        // Like the peers, each run signs with key shares freshly loaded from their bytes (timed apart).
-        const [loaded, loadMs] = await timed(() => stored.map((b) => fromBytes(b)));
-        const msg = digest();
-        const stats: CofferStats = { messages: 0, bytes: 0 };
-        const [sig, ms] = await timed(() => sim.simulateSign({ shares: loaded, message: msg, stats }));
-        checkEcdsa(sig, msg, loaded[0]!.publicKey, 'coffer simulateSign');
-        const facts: Record<string, number> = {};
-        if (stats.messages > 0)
-          Object.assign(facts, { bytesPerSign: stats.bytes, messagesPerSign: stats.messages });
-        return { phases: { total: ms, shareLoad: loadMs }, facts };
-      })
-    : noShares;
-  const split: Measured<PhaseTimings> = stored
-    ? await measurePhases(`coffer ecdsa presign+online ${size}`, settings, async () => {
-        const api = await loadPresignApi();
-        const fromBytes = await loadKeyShareParser();
-        const loaded = stored.map((b) => fromBytes(b));
-        const presign = api.simulatePresign as (o: unknown) => Promise<unknown>;
-        const finish = api.simulateFinishPresigned as (o: unknown) => Promise<Uint8Array>;
-        const msg = digest();
-        const preStats: CofferStats = { messages: 0, bytes: 0 };
-        const onlineStats: CofferStats = { messages: 0, bytes: 0 };
-        const [pre, presignMs] = await timed(() => presign({ shares: loaded, stats: preStats }));
-        const [sig, onlineMs] = await timed(() =>
-          finish({ presignatures: pre, message: msg, stats: onlineStats }),
-        );
-        checkEcdsa(sig, msg, loaded[0]!.publicKey, 'coffer simulateFinishPresigned');
-        const facts: Record<string, number> = {};
-        if (preStats.messages > 0 || onlineStats.messages > 0)
-          Object.assign(facts, { bytesPresign: preStats.bytes, bytesOnline: onlineStats.bytes });
-        return { phases: { total: presignMs + onlineMs, presign: presignMs, online: onlineMs }, facts };
-      })
-    : noShares;
-  return { dkg, sign, split };
+  };
+  const sign: BenchCase = {
+    label: `coffer ecdsa sign ${size}`,
+    run: async () => {
+      const sim = await loadSimulator();
+      const fromBytes = await loadKeyShareParser();
+      // Like the peers, each run signs with key shares freshly loaded from their bytes (timed apart).
+      const [loaded, loadMs] = await timed(() => key().map((b) => fromBytes(b)));
+      const msg = digest();
+      const stats: CofferStats = { messages: 0, bytes: 0 };
+      const [sig, ms] = await timed(() => sim.simulateSign({ shares: loaded, message: msg, stats }));
+      checkEcdsa(sig, msg, loaded[0]!.publicKey, 'coffer simulateSign');
+      const facts: Record<string, number> = {};
+      if (stats.messages > 0)
+        Object.assign(facts, { bytesPerSign: stats.bytes, messagesPerSign: stats.messages });
+      return { phases: { total: ms, shareLoad: loadMs }, facts };
+    },
+  };
+  const split: BenchCase = {
+    label: `coffer ecdsa presign+online ${size}`,
+    run: async () => {
+      const api = await loadPresignApi();
+      const fromBytes = await loadKeyShareParser();
+      const loaded = key().map((b) => fromBytes(b));
+      const presign = api.simulatePresign as (o: unknown) => unknown;
+      const finish = api.simulateFinishPresigned as (o: unknown) => Uint8Array | Promise<Uint8Array>;
+      const msg = digest();
+      const preStats: CofferStats = { messages: 0, bytes: 0 };
+      const onlineStats: CofferStats = { messages: 0, bytes: 0 };
+      const [pre, presignMs] = await timed(() => presign({ shares: loaded, stats: preStats }));
+      const [sig, onlineMs] = await timed(() =>
+        finish({ presignatures: pre, message: msg, stats: onlineStats }),
+      );
+      checkEcdsa(sig, msg, loaded[0]!.publicKey, 'coffer simulateFinishPresigned');
+      const facts: Record<string, number> = {};
+      if (preStats.messages > 0 || onlineStats.messages > 0)
+        Object.assign(facts, { bytesPresign: preStats.bytes, bytesOnline: onlineStats.bytes });
+      return { phases: { total: presignMs + onlineMs, presign: presignMs, online: onlineMs }, facts };
+    },
+  };
+  return { dkg, sign, split, setDkgResult: (r: Measured<PhaseTimings>) => (dkgResult = r) };
 }
 
-async function silenceCase(t: number, n: number, settings: BenchSettings, size: string) {
+function silenceCases(t: number, n: number, size: string) {
   let key: SilenceKeygen | undefined;
-  const dkg = await measurePhases(
-    `silence DKG ${size}`,
-    settings,
-    async () => {
+  let dkgResult: Measured<PhaseTimings> | undefined;
+  const need = needsKey(
+    () => key,
+    () => dkgResult,
+  );
+  const dkg: BenchCase = {
+    label: `silence DKG ${size}`,
+    run: async () => {
       key = await silenceKeygen(t, n);
       return {
         phases: { total: key.ms },
@@ -176,32 +187,36 @@ async function silenceCase(t: number, n: number, settings: BenchSettings, size: 
         },
       };
     },
-    { warmup: false },
-  );
-  const k = key;
-  const sign: Measured<PhaseTimings> = k
-    ? await measurePhases(`silence sign ${size}`, settings, async () => {
-        const r = await silenceSign(k.shares, t, digest(), k.publicKey);
-        return {
-          phases: {
-            total: r.presignMs + r.onlineMs,
-            presign: r.presignMs,
-            online: r.onlineMs,
-            shareLoad: r.loadMs,
-          },
-          facts: { bytesPerSign: r.bytes, messagesPerSign: r.messages },
-        };
-      })
-    : { error: isFailure(dkg) ? `no key: ${dkg.error}` : 'no key' };
-  return { dkg, sign };
+  };
+  const sign: BenchCase = {
+    label: `silence sign ${size}`,
+    run: async () => {
+      const k = need();
+      const r = await silenceSign(k.shares, t, digest(), k.publicKey);
+      return {
+        phases: {
+          total: r.presignMs + r.onlineMs,
+          presign: r.presignMs,
+          online: r.onlineMs,
+          shareLoad: r.loadMs,
+        },
+        facts: { bytesPerSign: r.bytes, messagesPerSign: r.messages },
+      };
+    },
+  };
+  return { dkg, sign, setDkgResult: (r: Measured<PhaseTimings>) => (dkgResult = r) };
 }
 
-async function carbonCase(t: number, n: number, settings: BenchSettings, size: string) {
+function carbonCases(t: number, n: number, size: string) {
   let key: CarbonKeygen | undefined;
-  const dkg = await measurePhases(
-    `0xcarbon DKG ${size}`,
-    settings,
-    async () => {
+  let dkgResult: Measured<PhaseTimings> | undefined;
+  const need = needsKey(
+    () => key,
+    () => dkgResult,
+  );
+  const dkg: BenchCase = {
+    label: `0xcarbon DKG ${size}`,
+    run: async () => {
       key = await carbonKeygen(t, n);
       const share = carbonShareSize(key.parties[0]!);
       return {
@@ -215,23 +230,22 @@ async function carbonCase(t: number, n: number, settings: BenchSettings, size: s
         },
       };
     },
-    { warmup: false },
-  );
-  const k = key;
-  const sign: Measured<PhaseTimings> = k
-    ? await measurePhases(`0xcarbon sign ${size}`, settings, async () => {
-        const r = await carbonSign(k.parties, t, digest());
-        return {
-          phases: { total: r.presignMs + r.onlineMs, presign: r.presignMs, online: r.onlineMs },
-          facts: {
-            bytesPerSignJson: r.jsonBytes,
-            bytesPerSignCompact: r.compactBytes,
-            messagesPerSign: r.messages,
-          },
-        };
-      })
-    : { error: isFailure(dkg) ? `no key: ${dkg.error}` : 'no key' };
-  return { dkg, sign };
+  };
+  const sign: BenchCase = {
+    label: `0xcarbon sign ${size}`,
+    run: async () => {
+      const r = await carbonSign(need().parties, t, digest());
+      return {
+        phases: { total: r.presignMs + r.onlineMs, presign: r.presignMs, online: r.onlineMs },
+        facts: {
+          bytesPerSignJson: r.jsonBytes,
+          bytesPerSignCompact: r.compactBytes,
+          messagesPerSign: r.messages,
+        },
+      };
+    },
+  };
+  return { dkg, sign, setDkgResult: (r: Measured<PhaseTimings>) => (dkgResult = r) };
 }
 
 export async function runEcdsa(settings: BenchSettings): Promise<EcdsaSection> {
@@ -239,13 +253,27 @@ export async function runEcdsa(settings: BenchSettings): Promise<EcdsaSection> {
   const ratios: Record<string, RatioRecord> = {};
   for (const { t, n } of ECDSA_SIZES) {
     const size = `${t}of${n}`;
-    const silence = await silenceCase(t, n, settings, size);
-    const carbon = await carbonCase(t, n, settings, size);
-    const coffer = await cofferCase(t, n, settings, size);
+    const silence = silenceCases(t, n, size);
+    const carbon = carbonCases(t, n, size);
+    const coffer = cofferCases(t, n, size);
+    // DKGs interleaved, no warm-up (each takes seconds); each keeps the key of its last run.
+    const [sDkg, cbDkg, cfDkg] = await measureGroup(settings, [silence.dkg, carbon.dkg, coffer.dkg], {
+      warmup: false,
+    });
+    silence.setDkgResult(sDkg!);
+    carbon.setDkgResult(cbDkg!);
+    coffer.setDkgResult(cfDkg!);
+    // Signing interleaved, with a warm-up round.
+    const [sSign, cbSign, cfSign, cfSplit] = await measureGroup(settings, [
+      silence.sign,
+      carbon.sign,
+      coffer.sign,
+      coffer.split,
+    ]);
     sizes[size] = {
-      coffer: entry({ dkg: coffer.dkg, signTotal: coffer.sign, presignOnline: coffer.split }),
-      silence: entry({ dkg: silence.dkg, signTotal: silence.sign }),
-      carbon: entry({ dkg: carbon.dkg, signTotal: carbon.sign }),
+      coffer: entry({ dkg: cfDkg!, signTotal: cfSign!, presignOnline: cfSplit! }),
+      silence: entry({ dkg: sDkg!, signTotal: sSign! }),
+      carbon: entry({ dkg: cbDkg!, signTotal: cbSign! }),
     };
     const r = (
       name: string,
@@ -256,23 +284,11 @@ export async function runEcdsa(settings: BenchSettings): Promise<EcdsaSection> {
     ) => {
       ratios[`coffer_ecdsa_${name}_${size} / silence_${name}_${size}`] = ratioRecord(num, den, target, unit);
     };
-    r(
-      'signTotal',
-      medianOf(phase(coffer.sign, 'total')),
-      medianOf(phase(silence.sign, 'total')),
-      0.5,
-      'medianMs',
-    );
-    r(
-      'online',
-      medianOf(phase(coffer.split, 'online')),
-      medianOf(phase(silence.sign, 'online')),
-      0.5,
-      'medianMs',
-    );
-    r('dkg', medianOf(phase(coffer.dkg, 'total')), medianOf(phase(silence.dkg, 'total')), 0.75, 'medianMs');
-    r('bytesPerSign', fact(coffer.sign, 'bytesPerSign'), fact(silence.sign, 'bytesPerSign'), 0.5, 'bytes');
-    r('keyShare', fact(coffer.dkg, 'keyShareBytes'), fact(silence.dkg, 'keyShareBytes'), 0.25, 'bytes');
+    r('signTotal', medianOf(phase(cfSign!, 'total')), medianOf(phase(sSign!, 'total')), 0.5, 'medianMs');
+    r('online', medianOf(phase(cfSplit!, 'online')), medianOf(phase(sSign!, 'online')), 0.5, 'medianMs');
+    r('dkg', medianOf(phase(cfDkg!, 'total')), medianOf(phase(sDkg!, 'total')), 0.75, 'medianMs');
+    r('bytesPerSign', fact(cfSign!, 'bytesPerSign'), fact(sSign!, 'bytesPerSign'), 0.5, 'bytes');
+    r('keyShare', fact(cfDkg!, 'keyShareBytes'), fact(sDkg!, 'keyShareBytes'), 0.25, 'bytes');
   }
   return { includes: ECDSA_INCLUDES, sizes, ratios };
 }

@@ -6,11 +6,11 @@ import type { DKG_Round1, DKG_Round2, FROST, NonceCommitments } from '@noble/cur
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST } from '@noble/curves/secp256k1.js';
 import { type CofferShare, type CofferStats, loadSimulator } from './coffer.ts';
-import type { Measured } from './stats.ts';
-import { medianOf, type RatioRecord, ratioRecord } from './stats.ts';
+import { type Measured, medianOf, type RatioRecord, ratioRecord } from './stats.ts';
 import {
+  type BenchCase,
   type BenchSettings,
-  measurePhases,
+  measureGroup,
   type PhaseTimings,
   phase,
   type RunResult,
@@ -36,14 +36,14 @@ export const FROST_INCLUDES = {
   coffer_keygen:
     'simulateKeygen({ scheme, threshold: t, parties: n }): all n parties as state machines, every message through the wire codec; session id from all contributions, commit-then-reveal, echo broadcast, noble DKG round1/2/3 inside, confirmation round, KeyShare construction and validation.',
   coffer_sign:
-    'simulateSign({ shares: first t shares, message: 32 random bytes }): all t signers as state machines through the wire codec; session id, nonce commitments, echo round, noble signShare, every signer aggregates (noble aggregate verifies the signature) and checks it with the chain verifier.',
+    "simulateSign({ shares: first t shares of one key per case, message: 32 random bytes }): all t signers as state machines, every message through the wire codec; Coffer's session layer (session id from all contributions, echo broadcast) around noble commit / signShare / aggregate, every signer aggregating (noble aggregate verifies the signature).",
   noble_keygen:
     "Raw noble FROST DKG, no session layer: every party DKG.round1; every party DKG.round2 on the others' round-1 packages; every party DKG.round3. Objects are passed in memory, no encoding.",
   noble_sign:
-    'Raw noble FROST signing with trustedDealer shares (dealing not timed), no session layer: every signer commit(); every signer signShare(); every signer aggregate() (which verifies the aggregate signature). Objects passed in memory.',
+    'Raw noble FROST signing with trustedDealer shares (one key per case, dealing not timed), no session layer: every signer commit(); every signer signShare(); every signer aggregate() (which verifies the aggregate signature). Objects passed in memory.',
   noble_dealer_keygen: 'trustedDealer({ min: t, max: n }) alone (informational; not what Coffer does).',
   cmdcode_sign:
-    '@cmdcode/frost with create_dealer_set shares (dealing not timed): every signer create_commit_pkg; every signer get_group_signing_ctx + sign_msg; every signer combine_partial_sigs + verify_final_sig. Public nonces passed in memory.',
+    '@cmdcode/frost with create_dealer_set shares (one key per case, dealing not timed): every signer create_commit_pkg; every signer get_group_signing_ctx + sign_msg; every signer combine_partial_sigs + verify_final_sig. Public nonces passed in memory.',
   shareBytes: 'Length of KeyShare.toBytes() for party 1.',
   bytesPerSign:
     'Bytes of encoded wire messages delivered during one signing (a broadcast counts once per recipient), from the simulator stats.',
@@ -112,9 +112,10 @@ function nobleDkg(frost: FROST, t: number, n: number): void {
 function nobleSignRunner(scheme: FrostScheme, t: number, n: number): () => RunResult {
   const frost = NOBLE[scheme];
   const ids = Array.from({ length: n }, (_, i) => frost.Identifier.fromNumber(i + 1));
+  // One key per case, many signatures, as for Coffer.
+  const deal = frost.trustedDealer({ min: t, max: n }, ids);
+  const signers = ids.slice(0, t).map((id) => deal.secretShares[id]!);
   return () => {
-    const deal = frost.trustedDealer({ min: t, max: n }, ids);
-    const signers = ids.slice(0, t).map((id) => deal.secretShares[id]!);
     const msg = new Uint8Array(randomBytes(32));
     let sig: Uint8Array | undefined;
     const [, ms] = timedSync(() => {
@@ -134,9 +135,10 @@ function nobleSignRunner(scheme: FrostScheme, t: number, n: number): () => RunRe
 
 async function cmdcodeSignRunner(t: number, n: number): Promise<() => RunResult> {
   const lib = await import('@cmdcode/frost/lib');
+  // One key per case, many signatures, as for Coffer.
+  const group = lib.create_dealer_set(t, n, [randomBytes(32).toString('hex')]);
+  const shares = group.shares.slice(0, t);
   return () => {
-    const group = lib.create_dealer_set(t, n, [randomBytes(32).toString('hex')]);
-    const shares = group.shares.slice(0, t);
     const message = randomBytes(32).toString('hex');
     let signature = '';
     const [, ms] = timedSync(() => {
@@ -184,6 +186,7 @@ function flatten(result: Measured<PhaseTimings>): Measured<unknown> {
   return { ...result.phases.total, ...result.facts };
 }
 
+/** Builds a case's run function; if building throws, the case fails with that error when run. */
 async function runner<T>(make: () => T | Promise<T>): Promise<T | (() => never)> {
   try {
     return await make();
@@ -194,64 +197,62 @@ async function runner<T>(make: () => T | Promise<T>): Promise<T | (() => never)>
   }
 }
 
+function timedCase(fn: () => void): () => RunResult {
+  return () => {
+    const [, ms] = timedSync(fn);
+    return { phases: { total: ms } };
+  };
+}
+
 export async function runFrost(settings: BenchSettings): Promise<FrostSection> {
   const schemes = {} as Record<FrostScheme, Record<string, FrostCase>>;
   const ratios: Record<string, RatioRecord> = {};
   const cmdcode: Record<string, { sign: Measured<unknown> }> = {};
-  const cmdcodeSign: Record<string, Measured<PhaseTimings>> = {};
-
-  for (const { t, n } of FROST_SIZES) {
-    const size = label(t, n);
-    const make = await runner(() => cmdcodeSignRunner(t, n));
-    cmdcodeSign[size] = await measurePhases(`cmdcode sign ${size}`, settings, make);
-    cmdcode[size] = { sign: flatten(cmdcodeSign[size]) };
-  }
 
   for (const scheme of FROST_SCHEMES) {
     schemes[scheme] = {};
     const frost = NOBLE[scheme];
+    const short = scheme === 'eddsa-ed25519' ? 'ed25519' : 'taproot';
     for (const { t, n } of FROST_SIZES) {
       const size = label(t, n);
-      const cKeygen = await measurePhases(`coffer ${scheme} keygen ${size}`, settings, () =>
-        cofferKeygen(scheme, t, n),
-      );
-      const signRun = await runner(() => cofferSignRunner(scheme, t, n));
-      const cSign = await measurePhases(`coffer ${scheme} sign ${size}`, settings, signRun);
-      const nKeygen = await measurePhases(`noble ${scheme} DKG ${size}`, settings, () => {
-        const [, ms] = timedSync(() => nobleDkg(frost, t, n));
-        return { phases: { total: ms } };
-      });
-      const nSign = await measurePhases(
-        `noble ${scheme} sign ${size}`,
-        settings,
-        nobleSignRunner(scheme, t, n),
-      );
-      const nDealer = await measurePhases(`noble ${scheme} trustedDealer ${size}`, settings, () => {
-        const [, ms] = timedSync(() => frost.trustedDealer({ min: t, max: n }));
-        return { phases: { total: ms } };
-      });
+      // Key generation: Coffer and the raw noble DKG interleaved (trusted dealer for information).
+      const [cKeygen, nKeygen, nDealer] = await measureGroup(settings, [
+        { label: `coffer ${scheme} keygen ${size}`, run: () => cofferKeygen(scheme, t, n) },
+        { label: `noble ${scheme} DKG ${size}`, run: timedCase(() => nobleDkg(frost, t, n)) },
+        {
+          label: `noble ${scheme} trustedDealer ${size}`,
+          run: timedCase(() => frost.trustedDealer({ min: t, max: n })),
+        },
+      ]);
+      // Signing: Coffer, raw noble and (Taproot) @cmdcode/frost interleaved.
+      const signCases: BenchCase[] = [
+        { label: `coffer ${scheme} sign ${size}`, run: await runner(() => cofferSignRunner(scheme, t, n)) },
+        { label: `noble ${scheme} sign ${size}`, run: nobleSignRunner(scheme, t, n) },
+      ];
+      if (scheme === 'schnorr-secp256k1-tr')
+        signCases.push({ label: `cmdcode sign ${size}`, run: await runner(() => cmdcodeSignRunner(t, n)) });
+      const [cSign, nSign, cmdSign] = await measureGroup(settings, signCases);
       schemes[scheme][size] = {
-        coffer: { keygen: flatten(cKeygen), sign: flatten(cSign) },
-        noble: { keygen: flatten(nKeygen), sign: flatten(nSign), dealerKeygen: flatten(nDealer) },
+        coffer: { keygen: flatten(cKeygen!), sign: flatten(cSign!) },
+        noble: { keygen: flatten(nKeygen!), sign: flatten(nSign!), dealerKeygen: flatten(nDealer!) },
       };
-      const short = scheme === 'eddsa-ed25519' ? 'ed25519' : 'taproot';
       ratios[`coffer_${short}_sign_${size} / noble_${short}_sign_${size}`] = ratioRecord(
-        medianOf(phase(cSign, 'total')),
-        medianOf(phase(nSign, 'total')),
+        medianOf(phase(cSign!, 'total')),
+        medianOf(phase(nSign!, 'total')),
         1.15,
         'medianMs',
       );
       ratios[`coffer_${short}_keygen_${size} / noble_${short}_dkg_${size}`] = ratioRecord(
-        medianOf(phase(cKeygen, 'total')),
-        medianOf(phase(nKeygen, 'total')),
+        medianOf(phase(cKeygen!, 'total')),
+        medianOf(phase(nKeygen!, 'total')),
         1.15,
         'medianMs',
       );
-      if (scheme === 'schnorr-secp256k1-tr') {
-        const cmd = cmdcodeSign[size];
+      if (cmdSign) {
+        cmdcode[size] = { sign: flatten(cmdSign) };
         ratios[`coffer_taproot_sign_${size} / cmdcode_sign_${size}`] = ratioRecord(
-          medianOf(phase(cSign, 'total')),
-          cmd ? medianOf(phase(cmd, 'total')) : undefined,
+          medianOf(phase(cSign!, 'total')),
+          medianOf(phase(cmdSign, 'total')),
           0.75,
           'medianMs',
         );

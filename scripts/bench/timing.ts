@@ -1,14 +1,19 @@
-// Measurement loop: one untimed warm-up run, then up to `iterations` timed runs, stopping early once
-// a case has used its time budget (at least one timed run always happens). A run returns the
-// duration of each of its phases in ms, so multi-phase protocols (presign / online) are timed once
-// per run and summarised per phase. Anything thrown becomes `{ error }` instead of ending the bench.
+// Measurement loop. Cases that are compared with each other are measured as one group and
+// interleaved: each round runs every case once (the order rotates each round), so a machine that
+// slows down for a while (other processes, thermal limits) slows every side of a ratio alike.
+// Signing groups get one untimed warm-up round (JIT, WASM compilation); multi-second DKG groups get
+// none. A group stops after `iterations` rounds, or earlier once another round is projected to end
+// past its time budget (maxCaseMs per case in the group); at least one round always runs. A run
+// returns the duration of each of its phases in ms, so multi-phase protocols (presign / online) are
+// timed once per run and summarised per phase. Anything thrown becomes `{ error }` for that case
+// (the other cases of the group go on) instead of ending the bench.
 import { performance } from 'node:perf_hooks';
 import { errorMessage, type Failure, type Measured, summarize, type Timing } from './stats.ts';
 
 export type BenchSettings = {
   /** Timed runs per case (BENCH_ITERATIONS). */
   iterations: number;
-  /** Stop adding runs to a case after this many ms (BENCH_MAX_CASE_MS); reported iterations say how many ran. */
+  /** Time budget per case in ms (BENCH_MAX_CASE_MS); reported iterations say how many runs happened. */
   maxCaseMs: number;
 };
 
@@ -17,52 +22,79 @@ export type RunResult = { phases: Record<string, number>; facts?: Record<string,
 
 export type PhaseTimings = { phases: Record<string, Timing>; facts: Record<string, number> };
 
+export type BenchCase = { label: string; run: () => RunResult | Promise<RunResult> };
+
 export function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
-export async function measurePhases(
-  label: string,
-  settings: BenchSettings,
-  run: () => RunResult | Promise<RunResult>,
-  opts: { warmup?: boolean } = {},
-): Promise<Measured<PhaseTimings>> {
+type CaseState = {
+  label: string;
+  run: BenchCase['run'];
+  samples: Record<string, number[]>;
+  facts: Record<string, number>;
+  count: number;
+  failure?: Failure;
+};
+
+async function attempt(state: CaseState, record: boolean): Promise<void> {
   try {
-    // The warm-up compiles and JITs the code paths; multi-second cases (DKG) skip it.
-    let facts: Record<string, number> = opts.warmup === false ? {} : ((await run()).facts ?? {});
-    const samples: Record<string, number[]> = {};
-    const started = performance.now();
-    let count = 0;
-    let last = 0;
-    // Another run starts only if it is projected to end within the case's time budget.
-    while (
-      count < settings.iterations &&
-      (count === 0 || performance.now() - started + last <= settings.maxCaseMs)
-    ) {
-      const t0 = performance.now();
-      const result = await run();
-      last = performance.now() - t0;
-      for (const [name, ms] of Object.entries(result.phases)) {
-        const series = samples[name] ?? [];
-        series.push(ms);
-        samples[name] = series;
-      }
-      facts = result.facts ?? facts;
-      count++;
+    const result = await state.run();
+    state.facts = result.facts ?? state.facts;
+    if (!record) return;
+    for (const [name, ms] of Object.entries(result.phases)) {
+      const series = state.samples[name] ?? [];
+      series.push(ms);
+      state.samples[name] = series;
     }
+    state.count++;
+  } catch (e) {
+    state.failure = { error: errorMessage(e) };
+    log(`${state.label}: not measured: ${state.failure.error}`);
+  }
+}
+
+/** Measures the cases of one group, interleaved; results in the order of `cases`. */
+export async function measureGroup(
+  settings: BenchSettings,
+  cases: readonly BenchCase[],
+  opts: { warmup?: boolean } = {},
+): Promise<Measured<PhaseTimings>[]> {
+  const states: CaseState[] = cases.map((c) => ({ ...c, samples: {}, facts: {}, count: 0 }));
+  const active = () => states.filter((s) => s.failure === undefined);
+  if (opts.warmup !== false) for (const s of states) await attempt(s, false);
+  const budget = settings.maxCaseMs * cases.length;
+  const started = performance.now();
+  let lastRound = 0;
+  for (let round = 0; round < settings.iterations && active().length > 0; round++) {
+    if (round > 0 && performance.now() - started + lastRound > budget) break;
+    const t0 = performance.now();
+    const order = active();
+    for (let k = 0; k < order.length; k++) await attempt(order[(k + round) % order.length]!, true);
+    lastRound = performance.now() - t0;
+  }
+  return states.map((s) => {
+    if (s.failure) return s.failure;
     const phases: Record<string, Timing> = {};
-    for (const [name, values] of Object.entries(samples))
+    for (const [name, values] of Object.entries(s.samples))
       if (values.length > 0) phases[name] = summarize(values);
     const total = phases.total;
     log(
-      `${label}: ${count} run(s)${total ? `, median ${total.medianMs} ms` : ''}${count < settings.iterations ? ' (time budget reached)' : ''}`,
+      `${s.label}: ${s.count} run(s)${total ? `, median ${total.medianMs} ms` : ''}${s.count < settings.iterations ? ' (time budget reached)' : ''}`,
     );
-    return { phases, facts };
-  } catch (e) {
-    const failure: Failure = { error: errorMessage(e) };
-    log(`${label}: not measured: ${failure.error}`);
-    return failure;
-  }
+    return { phases, facts: s.facts };
+  });
+}
+
+/** Measures one case on its own. */
+export async function measurePhases(
+  label: string,
+  settings: BenchSettings,
+  run: BenchCase['run'],
+  opts: { warmup?: boolean } = {},
+): Promise<Measured<PhaseTimings>> {
+  const [result] = await measureGroup(settings, [{ label, run }], opts);
+  return result!;
 }
 
 /** Times one synchronous or asynchronous call; returns its value and the elapsed ms. */
