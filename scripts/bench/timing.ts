@@ -67,7 +67,7 @@ export async function measureGroup(
   const started = performance.now();
   let lastRound = 0;
   for (let round = 0; round < settings.iterations && active().length > 0; round++) {
-    if (round > 0 && performance.now() - started + lastRound > budget) break;
+    if (round > 0 && performance.now() - started + lastRound >= budget) break;
     const t0 = performance.now();
     const order = active();
     for (let k = 0; k < order.length; k++) await attempt(order[(k + round) % order.length]!, true);
