@@ -35,8 +35,10 @@ async function main(): Promise<void> {
     cpu: cpus[0]?.model ?? 'unknown',
     cores: cpus.length,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    command: 'pnpm bench (scripts/bench/index.ts)',
     iterations: settings.iterations,
     maxCaseMs: settings.maxCaseMs,
+    sections: only ?? 'frost, ecdsa',
     versions: packageVersions(),
     units: 'Times in ms (medianMs, minMs, maxMs over `iterations` timed runs); sizes in bytes.',
     ratios:
