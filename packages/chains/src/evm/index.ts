@@ -1,5 +1,6 @@
 // @coffer/chains/evm: addresses, EIP-1559 native and ERC-20 transfers, strict decoding, digests.
 export { evmAddressFromPublicKey, parseEvmAddress, ZERO_ADDRESS } from './address.ts';
+export { EvmBroadcaster } from './broadcast.ts';
 export { type EvmNetwork, NATIVE_DECIMALS, networkName } from './network.ts';
 export {
   attachEvmSignature,
