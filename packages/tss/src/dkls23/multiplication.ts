@@ -22,7 +22,6 @@
 // any OT whose correlation differs from the one matching u fails the check exactly when β_j = 1 —
 // the same selective-failure leakage DKLs19 tolerates — and u stays uniform thanks to â.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { turboshake256 } from '@noble/hashes/sha3-addons.js';
 import { ByteReader, DecodeError, equalBytes } from '../codec/bytes.ts';
 import { decodeSecpScalar } from '../codec/groups.ts';
 import type { Rng } from '../rng.ts';
@@ -36,6 +35,7 @@ import {
 } from './ot/extension.ts';
 import { CORRELATION_WIDTH, ELL, KAPPA, SCALAR_BYTES, XI } from './params.ts';
 import { bytes32ToBigint, bytesToScalar, hashToScalar, mod, N, randomScalar, scalarBytes } from './scalar.ts';
+import { prefixedXof } from './xof.ts';
 
 /** Alice → Bob: τ (ξ × 3 scalars), H(r), u, γ_1, γ_2. */
 export const MUL_MESSAGE_BYTES = XI * CORRELATION_WIDTH * SCALAR_BYTES + 32 + SCALAR_BYTES * (1 + ELL);
@@ -58,16 +58,22 @@ export function gadget(): bigint[] {
 const PAD_DOMAIN = 0x0c;
 
 /** The three scalars carried by one OT pad (PRG expansion of a row). */
-function pad(sid: Uint8Array, j: number, row: Uint8Array, rowOffset: number, mask?: Uint8Array): bigint[] {
-  const input = new Uint8Array(32 + 2 + ROW_LENGTH);
-  input.set(sid, 0);
-  input[32] = j >>> 8;
-  input[33] = j & 0xff;
-  for (let k = 0; k < ROW_LENGTH; k++) input[34 + k] = row[rowOffset + k]! ^ (mask ? mask[k]! : 0);
-  const out = turboshake256(input, { dkLen: CORRELATION_WIDTH * SCALAR_BYTES, D: PAD_DOMAIN });
-  const scalars: bigint[] = [];
-  for (let c = 0; c < CORRELATION_WIDTH; c++) scalars.push(bytesToScalar(out.subarray(c * 32, c * 32 + 32)));
-  return scalars;
+type PadHash = (j: number, row: Uint8Array, rowOffset: number, mask?: Uint8Array) => bigint[];
+
+/** Pad of OT j from its row: TurboSHAKE256(sid ‖ j ‖ row) read as CORRELATION_WIDTH scalars. */
+function padHash(sid: Uint8Array): PadHash {
+  const xof = prefixedXof(sid, PAD_DOMAIN, CORRELATION_WIDTH * SCALAR_BYTES);
+  const input = new Uint8Array(2 + ROW_LENGTH);
+  return (j, row, rowOffset, mask) => {
+    input[0] = j >>> 8;
+    input[1] = j & 0xff;
+    for (let k = 0; k < ROW_LENGTH; k++) input[2 + k] = row[rowOffset + k]! ^ (mask ? mask[k]! : 0);
+    const out = xof(input);
+    const scalars: bigint[] = [];
+    for (let c = 0; c < CORRELATION_WIDTH; c++)
+      scalars.push(bytesToScalar(out.subarray(c * 32, c * 32 + 32)));
+    return scalars;
+  };
 }
 
 function checkChallenges(sidMul: Uint8Array, tau: Uint8Array): bigint[] {
@@ -110,12 +116,13 @@ export function mulSenderRespond(
   if (inputs.length !== ELL) throw new RangeError(`multiplication takes ${ELL} inputs`);
   const rows = otExtSend(setup, sidExt, bobMessage);
   const alpha = Array.from({ length: CORRELATION_WIDTH }, () => randomScalar(rng));
+  const pad = padHash(sidExt);
   const g = gadget();
   const message = new Uint8Array(MUL_MESSAGE_BYTES);
   const zA: bigint[][] = [];
   for (let j = 0; j < XI; j++) {
-    const p0 = pad(sidExt, j, rows, j * ROW_LENGTH);
-    const p1 = pad(sidExt, j, rows, j * ROW_LENGTH, setup.delta);
+    const p0 = pad(j, rows, j * ROW_LENGTH);
+    const p1 = pad(j, rows, j * ROW_LENGTH, setup.delta);
     for (let c = 0; c < CORRELATION_WIDTH; c++)
       message.set(scalarBytes(mod(p1[c]! - p0[c]! + alpha[c]!)), (j * CORRELATION_WIDTH + c) * SCALAR_BYTES);
     zA.push(p0);
@@ -174,11 +181,12 @@ export function mulReceiverFinish(
   }
   const chi = checkChallenges(sidMul, tauBytes);
   const g = gadget();
+  const pad = padHash(sidExt);
   const r = new Uint8Array(XI * SCALAR_BYTES);
   const shares = Array.from({ length: ELL }, () => 0n);
   for (let j = 0; j < XI; j++) {
     const bit = (state.beta[j >> 3]! >>> (j & 7)) & 1;
-    const p = pad(sidExt, j, state.rows, j * ROW_LENGTH);
+    const p = pad(j, state.rows, j * ROW_LENGTH);
     const z: bigint[] = [];
     for (let c = 0; c < CORRELATION_WIDTH; c++) {
       z.push(bit ? tau[j * CORRELATION_WIDTH + c]! - p[c]! : -p[c]!);

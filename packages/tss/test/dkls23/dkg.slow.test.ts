@@ -175,11 +175,13 @@ describe('DKLs23 key generation checks', () => {
   });
 });
 
-describe('DKLs23 key generation tamper suite (2-of-3: every round, message kind and sender)', () => {
+describe('DKLs23 key generation tamper suite (2-of-3: every round and message kind)', () => {
+  // One sender per (round, kind), rotating; the targeted tests above cover party 2 in depth.
   const slots: Array<{ round: number; broadcast: boolean; from: number }> = [];
+  let from = 0;
   for (const round of [1, 2, 3])
     for (const broadcast of round === 3 ? [true] : [true, false])
-      for (const from of [1, 2, 3]) slots.push({ round, broadcast, from });
+      slots.push({ round, broadcast, from: (from++ % 3) + 1 });
   for (const s of slots) {
     it(`round ${s.round} ${s.broadcast ? 'broadcast' : 'direct'} from ${s.from}: a flipped byte aborts`, () => {
       const recipient = s.from === 1 ? 2 : 1;

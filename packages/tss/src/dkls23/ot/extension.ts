@@ -16,11 +16,11 @@
 // The random pad block (CHECK_BITS extra OTs) makes x̃ uniformly random, so the check reveals
 // nothing about Bob's choices; it is discarded after the check.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { turboshake256 } from '@noble/hashes/sha3-addons.js';
 import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import type { Rng } from '../../rng.ts';
 import { Transcript } from '../../transcript.ts';
 import { CHECK_BITS, EXTENDED_BYTES, KAPPA, REAL_BLOCKS, XI } from '../params.ts';
+import { prefixedXof } from '../xof.ts';
 import { elementBytes, mulAccumulate, mulTable, newElement, xorInto } from './gf256.ts';
 
 const BLOCK_BYTES = CHECK_BITS / 8;
@@ -36,13 +36,16 @@ export type OtExtReceiverSetup = { seeds0: Uint8Array[]; seeds1: Uint8Array[] };
 /** TurboSHAKE256 (RFC 9861, 12-round Keccak) domain byte of the column PRG. */
 const PRG_DOMAIN = 0x0b;
 
-function prg(seed: Uint8Array, sid: Uint8Array, column: number): Uint8Array {
-  const input = new Uint8Array(32 + 32 + 2);
-  input.set(seed, 0);
-  input.set(sid, 32);
-  input[64] = column >>> 8;
-  input[65] = column & 0xff;
-  return turboshake256(input, { dkLen: EXTENDED_BYTES, D: PRG_DOMAIN });
+/** Column PRG keyed by a base-OT seed: TurboSHAKE256(sid ‖ column ‖ seed), fixed-length fields. */
+function columnPrg(sid: Uint8Array): (seed: Uint8Array, column: number) => Uint8Array {
+  const xof = prefixedXof(sid, PRG_DOMAIN, EXTENDED_BYTES);
+  const input = new Uint8Array(2 + 32);
+  return (seed, column) => {
+    input[0] = column >>> 8;
+    input[1] = column & 0xff;
+    input.set(seed, 2);
+    return xof(input);
+  };
 }
 
 function challenges(sid: Uint8Array, u: Uint8Array) {
@@ -97,9 +100,10 @@ export function otExtReceive(
   x.set(rng(EXTENDED_BYTES - REAL_BYTES), REAL_BYTES);
   const message = new Uint8Array(OT_EXT_MESSAGE_BYTES);
   const t0 = new Uint8Array(U_BYTES);
+  const prg = columnPrg(sid);
   for (let i = 0; i < KAPPA; i++) {
-    const a = prg(setup.seeds0[i]!, sid, i);
-    const b = prg(setup.seeds1[i]!, sid, i);
+    const a = prg(setup.seeds0[i]!, i);
+    const b = prg(setup.seeds1[i]!, i);
     const off = i * EXTENDED_BYTES;
     t0.set(a, off);
     for (let k = 0; k < EXTENDED_BYTES; k++) message[off + k] = a[k]! ^ b[k]! ^ x[k]!;
@@ -123,8 +127,9 @@ export function otExtSend(setup: OtExtSenderSetup, sid: Uint8Array, message: Uin
   const u = message.subarray(0, U_BYTES);
   const xTilde = message.subarray(U_BYTES, U_BYTES + BLOCK_BYTES);
   const q = new Uint8Array(U_BYTES);
+  const prg = columnPrg(sid);
   for (let i = 0; i < KAPPA; i++) {
-    const col = prg(setup.seeds[i]!, sid, i);
+    const col = prg(setup.seeds[i]!, i);
     const off = i * EXTENDED_BYTES;
     if ((setup.delta[i >> 3]! >>> (i & 7)) & 1)
       for (let k = 0; k < EXTENDED_BYTES; k++) col[k]! ^= u[off + k]!;

@@ -1,6 +1,5 @@
 // DKLs23 signing parties on the shared round contract: the full three-round signer (Protocol 3.6),
 // the two-round presigner and the one-round finisher of a presignature.
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { UsageError } from '../../errors.ts';
 import { type Outgoing, type RoundInbox, RoundParty } from '../../party.ts';
 import type { Rng } from '../../rng.ts';
@@ -12,9 +11,6 @@ import { encodeSignRound3 } from './messages.ts';
 import { type Round1State, type SignFaults, signRound1 } from './round1.ts';
 import { type Round2State, signRound2 } from './round2.ts';
 import { combineSignature, onlineShare, type PresignatureData, signRound3 } from './round3.ts';
-
-const verify = (signature: Uint8Array, digest: Uint8Array, publicKey: Uint8Array) =>
-  secp256k1.verify(signature, digest, publicKey, { prehash: false });
 
 function checkDigest(message: Uint8Array): Uint8Array {
   if (!(message instanceof Uint8Array) || message.length !== 32)
@@ -101,7 +97,7 @@ export class SignParty extends SigningRounds<Uint8Array> {
     }
     const { data, own } = this.online!;
     this.online = undefined;
-    this.finish(combineSignature(data, this.digestBytes, own, inbox, this.host, verify));
+    this.finish(combineSignature(data, this.digestBytes, own, inbox, this.host));
     return [];
   }
 }
@@ -152,7 +148,7 @@ export class FinishPresignedParty extends SigningRounds<Uint8Array> {
   }
 
   protected finishRound(_round: number, inbox: RoundInbox): Outgoing[] {
-    this.finish(combineSignature(this.data, this.digestBytes, this.own, inbox, this.host, verify));
+    this.finish(combineSignature(this.data, this.digestBytes, this.own, inbox, this.host));
     return [];
   }
 }

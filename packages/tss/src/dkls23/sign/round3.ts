@@ -135,7 +135,6 @@ export function combineSignature(
   own: { u: bigint; w: bigint },
   inbox: RoundInbox,
   host: RoundHost,
-  verify: (signature: Uint8Array, digest: Uint8Array, publicKey: Uint8Array) => boolean,
 ): Uint8Array {
   let uSum = own.u;
   let wSum = own.w;
@@ -162,13 +161,24 @@ export function combineSignature(
   out.set(scalar32(r), 0);
   out.set(scalar32(s), 32);
   out[64] = recovery;
-  if (r === 0n || s === 0n || !verify(out.subarray(0, 64), digest, p.ctx.derivedKeyBytes))
+  if (r === 0n || s === 0n || !verifyEcdsa(r, s, mod(bytesToNumberBE(digest)), p.ctx.derivedKey))
     throw new ProtocolAbort(
       'signature-check-failed',
       [],
       'the combined signature does not verify: a party sent a bad u_i or w_i; lock the key for review',
     );
   return out;
+}
+
+/**
+ * Standard ECDSA verification (SEC 1 §4.1.4) under the derived key, on public data: with
+ * u1 = z/s and u2 = r/s, X = u1·G + u2·Q must not be the identity and x(X) mod n must equal r.
+ */
+export function verifyEcdsa(r: bigint, s: bigint, z: bigint, Q: Point): boolean {
+  if (r <= 0n || r >= N || s <= 0n || s >= N) return false;
+  const sInv = P.Fn.inv(s);
+  const X = P.BASE.mulAddUnsafe(mod(z * sInv), Q, mod(r * sInv));
+  return !X.is0() && mod(X.toAffine().x) === r;
 }
 
 function scalar32(v: bigint): Uint8Array {
