@@ -60,9 +60,17 @@ const PAD_DOMAIN = 0x0c;
 /** The three scalars carried by one OT pad (PRG expansion of a row). */
 type PadHash = (j: number, row: Uint8Array, rowOffset: number, mask?: Uint8Array) => bigint[];
 
-/** Pad of OT j from its row: TurboSHAKE256(sid ‖ j ‖ row) read as CORRELATION_WIDTH scalars. */
-function padHash(sid: Uint8Array): PadHash {
-  const xof = prefixedXof(sid, PAD_DOMAIN, CORRELATION_WIDTH * SCALAR_BYTES);
+/**
+ * Pad of OT j from its row: TurboSHAKE256(sidMul ‖ sidExt ‖ j ‖ row) read as CORRELATION_WIDTH
+ * scalars. sidMul carries every party's nonce: were the pads keyed by the extension session alone
+ * (which Bob chooses), a Bob replaying an old extension message would make Alice reuse pads, and
+ * τ − τ' would reveal the difference of her masks and thus of her inputs across sessions.
+ */
+function padHash(sidExt: Uint8Array, sidMul: Uint8Array): PadHash {
+  const prefix = new Uint8Array(64);
+  prefix.set(sidMul, 0);
+  prefix.set(sidExt, 32);
+  const xof = prefixedXof(prefix, PAD_DOMAIN, CORRELATION_WIDTH * SCALAR_BYTES);
   const input = new Uint8Array(2 + ROW_LENGTH);
   return (j, row, rowOffset, mask) => {
     input[0] = j >>> 8;
@@ -116,7 +124,7 @@ export function mulSenderRespond(
   if (inputs.length !== ELL) throw new RangeError(`multiplication takes ${ELL} inputs`);
   const rows = otExtSend(setup, sidExt, bobMessage);
   const alpha = Array.from({ length: CORRELATION_WIDTH }, () => randomScalar(rng));
-  const pad = padHash(sidExt);
+  const pad = padHash(sidExt, sidMul);
   const g = gadget();
   const message = new Uint8Array(MUL_MESSAGE_BYTES);
   const zA: bigint[][] = [];
@@ -181,7 +189,7 @@ export function mulReceiverFinish(
   }
   const chi = checkChallenges(sidMul, tauBytes);
   const g = gadget();
-  const pad = padHash(sidExt);
+  const pad = padHash(sidExt, sidMul);
   const r = new Uint8Array(XI * SCALAR_BYTES);
   const shares = Array.from({ length: ELL }, () => 0n);
   for (let j = 0; j < XI; j++) {

@@ -64,4 +64,15 @@ describe('DKLs23 two-party multiplication (DKLs19 Protocol 1 + §5.1 check)', ()
     ).toThrow(/not below the group order/);
     expect(N).toBeGreaterThan(0n);
   });
+
+  it("keeps Alice's pads fresh when Bob replays an old OT-extension message (no τ − τ' leak)", () => {
+    const bobStart = mulReceiverStart(bob, sidExt, seededRng('replayed-bob'));
+    const respond = (sid: Uint8Array) =>
+      mulSenderRespond(alice, sidExt, sid, [1n, 2n], bobStart.message, seededRng('same-alice-randomness'))
+        .message;
+    const first = respond(new Uint8Array(32).fill(1));
+    const second = respond(new Uint8Array(32).fill(2));
+    // Same masks α, same rows: only fresh pads can make τ differ.
+    expect(first.subarray(0, 96)).not.toEqual(second.subarray(0, 96));
+  });
 });
