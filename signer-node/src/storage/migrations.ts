@@ -1,0 +1,102 @@
+// Schema of a signer node's SQLite database, as ordered migrations. A migration is never edited
+// once released; changes are new migrations. No table ever holds a key share unsealed: shares are
+// stored only as sealed blobs produced by @coffer/hsm.
+
+export type Migration = { version: number; name: string; sql: string };
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE wallets (
+        key_id        TEXT PRIMARY KEY,            -- hex, the key-generation session id
+        scheme        TEXT NOT NULL,
+        threshold     INTEGER NOT NULL,
+        parties       INTEGER NOT NULL,
+        public_key    TEXT NOT NULL,               -- hex, chain format
+        chain_code    TEXT NOT NULL,               -- hex, empty for ed25519
+        label         TEXT,
+        locked_reason TEXT,                        -- set when a final signature check failed
+        created_at    TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE sealed_shares (
+        key_id     TEXT NOT NULL REFERENCES wallets(key_id),
+        generation INTEGER NOT NULL,               -- increases with every refresh
+        sealed     BLOB NOT NULL,                  -- envelope-encrypted KeyShare bytes
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (key_id, generation)
+      ) STRICT;
+
+      CREATE TABLE signing_requests (
+        id              TEXT PRIMARY KEY,
+        idempotency_key TEXT UNIQUE,
+        key_id          TEXT NOT NULL REFERENCES wallets(key_id),
+        path            TEXT NOT NULL,
+        digest          TEXT NOT NULL,             -- hex of what is signed
+        status          TEXT NOT NULL,
+        signature       TEXT,
+        error           TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,                 -- keygen | sign | presign | refresh
+        request_id  TEXT REFERENCES signing_requests(id),
+        participants TEXT NOT NULL,                -- JSON array of node ids
+        status      TEXT NOT NULL,                 -- running | done | aborted | timed-out
+        round       INTEGER NOT NULL DEFAULT 0,
+        reason      TEXT,
+        culprits    TEXT,                          -- JSON array
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      ) STRICT;
+
+      -- Single-use values: a row is written in the same transaction that releases the message
+      -- depending on it, so a crash can never lead to reuse.
+      CREATE TABLE consumed_nonces (
+        id          TEXT PRIMARY KEY,              -- nonce / presignature id
+        kind        TEXT NOT NULL,
+        session_id  TEXT,
+        consumed_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE receipts (
+        id          TEXT PRIMARY KEY,
+        request_id  TEXT NOT NULL,
+        body        TEXT NOT NULL,                 -- canonical JSON
+        signatures  TEXT NOT NULL,                 -- JSON: node id -> signature hex
+        received_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE peer_bans (
+        peer_id    TEXT PRIMARY KEY,
+        reason     TEXT NOT NULL,
+        banned_at  TEXT NOT NULL,
+        cleared_at TEXT
+      ) STRICT;
+
+      CREATE TABLE audit_log (
+        seq       INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        subject   TEXT NOT NULL,
+        details   TEXT NOT NULL,                   -- canonical JSON
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE audit_checkpoints (
+        seq        INTEGER PRIMARY KEY,            -- audit entry the checkpoint seals
+        hash       TEXT NOT NULL,
+        node_key   TEXT NOT NULL,                  -- hex Ed25519 public key
+        signature  TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+];
