@@ -1,4 +1,4 @@
-// DKLs23 parameters (Doerner–Kondi–Lee–shelat, ePrint 2023/765, §5 and §8 "Instantiation"): the
+// DKLs23 parameters (Doerner–Kondi–Lee–shelat, ePrint 2023/765, §5; ξ = κ + 2s from DKLs19 §3): the
 // computational parameter κ is the bit length of the secp256k1 order and s is the statistical
 // parameter. Changing any of these changes every message format.
 

@@ -1,8 +1,8 @@
 // DKLs23 key generation and refresh, one party. The key generation is the one DKLs23 (§3, "Setup")
 // takes from DKLs' threshold Schnorr paper (ePrint 2023/602, Protocol 9.1): Feldman VSS with
 // commit-then-reveal and proofs of knowledge, extended with the pairwise setup signing needs — base
-// OTs in both directions for the OT extension (DKLs23 §8) and the zero-sharing seeds (DKLs23 §3,
-// F_Zero). Refresh (DKLs23 §7 / 0xCarbon refresh.rs) is the same protocol with every dealer's
+// OTs in both directions for the OT extension (DKLs23 p. 30) and the zero-sharing seeds (DKLs23 §3,
+// F_Zero). Refresh (proactive re-sharing, as 0xCarbon's refresh.rs does for DKLs23) is the same protocol with every dealer's
 // constant term fixed to 0 and a fresh pairwise setup, so the group key and chain code stay.
 //
 //   round 1  broadcast: context, nonce, commitment to (Feldman commitments, chain-code share)
@@ -183,7 +183,7 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
 
   protected begin(): Outgoing[] {
     const out: Outgoing[] = [{ to: null, payload: this.round1 }];
-    // DKLs23 §8 (p. 30): κ base OTs per ordered pair; here this party is the base-OT sender toward
+    // DKLs23 p. 30: κ base OTs per ordered pair; here this party is the base-OT sender toward
     // each peer, i.e. the OT-extension receiver ("Bob") of multiplications with that peer.
     for (const j of this.peers) {
       const { state, message } = baseOtSenderStart(this.rng, this.baseOtSid(this.index, j));

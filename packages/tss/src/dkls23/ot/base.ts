@@ -1,4 +1,4 @@
-// Base oblivious transfer for the pairwise setup (DKLs23 §8 / p. 30: "any endemic OT" seeds the OT
+// Base oblivious transfer for the pairwise setup (DKLs23 p. 30: an endemic OT seeds the OT
 // extension). κ random OTs per direction, in one message each way:
 //
 //   sender:   a ← Z_q, A = a·G, plus a Schnorr proof of knowledge of a bound to the OT session id

@@ -1,4 +1,4 @@
-// OT extension (DKLs23 §8 / p. 30: KOS-style extension made non-interactive with Fiat–Shamir).
+// OT extension (DKLs23 p. 30: KOS-style extension made non-interactive with Fiat–Shamir).
 // We follow the corrected KOS15 protocol (ePrint 2015/546, Fig. 10, the SoftSpokenOT-style
 // consistency check): the receiver Bob extends κ base-OT seed pairs to EXTENDED correlated OTs and
 // proves, with one universal-hash check per column, that he used the same choice vector in every
