@@ -9,6 +9,6 @@ export { FrostSignParty } from './frost/sign.ts';
 export { KeyShare, KeyShareError } from './keyshare.ts';
 export type { Party, WireMessage } from './party.ts';
 export { type Rng, seededRng, systemRng } from './rng.ts';
-export { hashTranscript, Transcript } from './transcript.ts';
 export type { SchemeId } from './schemes.ts';
 export { SCHEMES } from './schemes.ts';
+export { hashTranscript, Transcript } from './transcript.ts';
