@@ -1,5 +1,5 @@
-// DKLs23 key generation and refresh, one party. The key generation is the one DKLs23 (§3, "Setup")
-// takes from DKLs' threshold Schnorr paper (ePrint 2023/602, Protocol 9.1): Feldman VSS with
+// DKLs23 key generation and refresh, one party. The key generation DKLs23 builds on is the one
+// of DKLs' threshold Schnorr paper (ePrint 2023/602, Protocol 9.1): Feldman VSS with
 // commit-then-reveal and proofs of knowledge, extended with the pairwise setup signing needs — base
 // OTs in both directions for the OT extension (DKLs23 p. 30) and the zero-sharing seeds (DKLs23 §3,
 // F_Zero). Refresh (proactive re-sharing, as 0xCarbon's refresh.rs does for DKLs23) is the same protocol with every dealer's
