@@ -6,6 +6,7 @@ export default defineConfig({
     include: [
       'packages/*/test/**/*.test.ts',
       'signer-node/test/**/*.test.ts',
+      'hsm/test/**/*.test.ts',
       'test-vectors/**/*.test.ts',
       'scripts/**/*.test.ts',
     ],

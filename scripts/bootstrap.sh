@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, idempotently: pnpm (pinned), Node's headers for native addons,
-# and the workspace dependencies from the lockfile. Safe to run again at any time.
+# SoftHSM2 (as root, when missing) and the workspace dependencies from the lockfile. Safe to run again at any time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,17 @@ fi
 # Native addons build against Node's own headers (prebuilt downloads are unreachable here).
 if ! grep -q '^nodedir=' "$HOME/.npmrc" 2>/dev/null; then
   echo "nodedir=/usr" >> "$HOME/.npmrc"
+fi
+
+# SoftHSM2: the PKCS#11 token behind the hsm/ tests and the dev cluster. Installed only when missing,
+# and only as root (elsewhere, install the Debian package softhsm2 yourself).
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y softhsm2 >&2
+  else
+    echo "bootstrap: softhsm2-util is missing; install the Debian package softhsm2 (needs root)" >&2
+  fi
 fi
 
 pnpm install --frozen-lockfile >&2
