@@ -10,6 +10,7 @@ export {
   scriptToAddress,
   walletOutput,
 } from './address.ts';
+export { EsploraBroadcaster } from './broadcast.ts';
 export {
   attachBitcoinSignatures,
   type BitcoinDigest,
