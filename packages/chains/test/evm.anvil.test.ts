@@ -41,6 +41,19 @@ const tokenBalance = async (address: string) =>
 const nonceOf = async (address: string) =>
   Number(hexToBigInt((await anvil.rpc('eth_getTransactionCount', [address, 'latest'])) as Hex));
 
+/** anvil mines right after answering, not before: wait (bounded) for the receipt. */
+async function receiptOf(hash: Hex): Promise<{ contractAddress: Hex; status: Hex }> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const receipt = (await anvil.rpc('eth_getTransactionReceipt', [hash])) as {
+      contractAddress: Hex;
+      status: Hex;
+    } | null;
+    if (receipt) return receipt;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no receipt for ${hash} after 5 s`);
+}
+
 async function signAndSend(serialized: Hex): Promise<string> {
   // What every node does: decode the unsigned bytes itself before signing.
   decodeEvmTransfer(serialized, { network, from: wallet });
@@ -52,12 +65,15 @@ async function signAndSend(serialized: Hex): Promise<string> {
 beforeAll(async () => {
   anvil = await startAnvil();
   broadcaster = new EvmBroadcaster({ url: anvil.url, timeoutMs: 5_000, retries: 1 });
-  await anvil.rpc('eth_sendTransaction', [{ from: FUNDER, to: wallet, value: '0xde0b6b3a7640000' }]); // 1 ETH
+  await receiptOf(
+    (await anvil.rpc('eth_sendTransaction', [
+      { from: FUNDER, to: wallet, value: '0xde0b6b3a7640000' },
+    ])) as Hex,
+  ); // 1 ETH
   const deploy = (await anvil.rpc('eth_sendTransaction', [
     { from: FUNDER, data: minimalTokenInitCode(10n ** 12n), gas: '0x100000' },
   ])) as Hex;
-  const receipt = (await anvil.rpc('eth_getTransactionReceipt', [deploy])) as { contractAddress: Hex };
-  token = receipt.contractAddress;
+  token = (await receiptOf(deploy)).contractAddress;
   network = {
     chainId: 31337,
     nativeSymbol: 'ETH',
@@ -65,7 +81,9 @@ beforeAll(async () => {
     maxFeeWei: 10n ** 16n,
   };
   const credit = `0xa9059cbb${'0'.repeat(24)}${wallet.slice(2).toLowerCase()}${5_000_000n.toString(16).padStart(64, '0')}`;
-  await anvil.rpc('eth_sendTransaction', [{ from: FUNDER, to: token, data: credit }]);
+  await receiptOf(
+    (await anvil.rpc('eth_sendTransaction', [{ from: FUNDER, to: token, data: credit }])) as Hex,
+  );
 }, 30_000);
 
 afterAll(async () => {
