@@ -64,19 +64,32 @@ export function renderings(value: unknown): string {
   return parts.join('\n');
 }
 
-/** Asserts that none of `secrets` (as UTF-8 text, hex or base64 of the bytes) appears in `text`. */
+/**
+ * Asserts that none of `secrets` appears in `text`: strings verbatim; bytes as hex, base64, or decimal
+ * lists as JSON and util.inspect print them (whitespace-normalised; the first 16 bytes suffice).
+ */
 export function expectNoSecrets(text: string, secrets: readonly (string | Uint8Array)[]): void {
+  const normalised = text.replace(/\s+/g, ' ');
   for (const secret of secrets) {
-    const forms =
-      typeof secret === 'string'
-        ? [secret]
-        : [
-            Buffer.from(secret).toString('hex'),
-            Buffer.from(secret).toString('base64'),
-            Array.from(secret).join(','),
-          ];
-    for (const form of forms)
-      expect(text.includes(form), `secret leaked in: ${text.slice(0, 200)}`).toBe(false);
+    let forms: string[];
+    if (typeof secret === 'string') {
+      forms = [secret];
+    } else {
+      const head = Array.from(secret.subarray(0, 16));
+      forms = [
+        Buffer.from(secret).toString('hex'),
+        Buffer.from(secret).toString('base64'),
+        head.join(','), // JSON of a Buffer or array
+        head.join(', '), // util.inspect of a Uint8Array
+        head.map((byte, i) => `"${i}":${byte}`).join(','), // JSON of a Uint8Array
+      ];
+    }
+    for (const form of forms) {
+      expect(
+        text.includes(form) || normalised.includes(form),
+        `secret leaked in: ${text.slice(0, 200)}`,
+      ).toBe(false);
+    }
   }
 }
 
