@@ -3,9 +3,11 @@
 // of OT-extension seeds (this party as extension sender "Alice" with Δ and k_i^{Δ_i}, and as
 // extension receiver "Bob" with (k_i^0, k_i^1)). publicMaterial = version ‖ setup id, the id of the
 // DKG or refresh run that produced this setup: shares of different runs never sign together.
+// The OT-extension setup is SoftSpokenOT's (k = 2): per block, Alice keeps Δ_b and three leaves,
+// Bob all four (ot/punctured.ts).
 import { ByteReader, ByteWriter, DecodeError } from '../codec/bytes.ts';
 import type { OtExtReceiverSetup, OtExtSenderSetup } from './ot/extension.ts';
-import { KAPPA } from './params.ts';
+import { BLOCKS } from './ot/punctured.ts';
 
 const SECRET_VERSION = 1;
 const PUBLIC_VERSION = 1;
@@ -30,9 +32,10 @@ export function encodeSetup(peers: readonly PeerSetup[]): Uint8Array {
     w.u8(p.peer).u8(p.usable ? 0 : FLAG_UNUSABLE);
     if (!p.usable) continue;
     w.raw(p.zeroSeed).raw(p.sender.delta);
-    for (const s of p.sender.seeds) w.raw(s);
-    for (const s of p.receiver.seeds0) w.raw(s);
-    for (const s of p.receiver.seeds1) w.raw(s);
+    // Alice's three known leaves per block (the punctured one, s_{b,Δ_b}, is absent) …
+    for (const row of p.sender.leaves) for (const leaf of row) if (leaf.length > 0) w.raw(leaf);
+    // … and Bob's four leaves per block.
+    for (const row of p.receiver.leaves) for (const leaf of row) w.raw(leaf);
   }
   return w.finish();
 }
@@ -60,19 +63,29 @@ export function decodeSetup(bytes: Uint8Array, index: number, parties: number): 
         peer,
         usable: false,
         zeroSeed: empty,
-        sender: { delta: empty, seeds: [] },
-        receiver: { seeds0: [], seeds1: [] },
+        sender: { delta: empty, leaves: [] },
+        receiver: { leaves: [] },
       });
       continue;
     }
     const zeroSeed = r.raw(32, `setup[${k}].zeroSeed`);
     const delta = r.raw(32, `setup[${k}].delta`);
-    const list = (field: string) =>
-      Array.from({ length: KAPPA }, (_, i) => r.raw(32, `setup[${k}].${field}[${i}]`));
-    const seeds = list('senderSeeds');
-    const seeds0 = list('receiverSeeds0');
-    const seeds1 = list('receiverSeeds1');
-    peers.set(peer, { peer, usable: true, zeroSeed, sender: { delta, seeds }, receiver: { seeds0, seeds1 } });
+    const senderLeaves = Array.from({ length: BLOCKS }, (_, b) => {
+      const punctured = (delta[(2 * b) >> 3]! >>> ((2 * b) & 7)) & 3;
+      return Array.from({ length: 4 }, (_, x) =>
+        x === punctured ? new Uint8Array(0) : r.raw(32, `setup[${k}].senderLeaves[${b}][${x}]`),
+      );
+    });
+    const receiverLeaves = Array.from({ length: BLOCKS }, (_, b) =>
+      Array.from({ length: 4 }, (_, x) => r.raw(32, `setup[${k}].receiverLeaves[${b}][${x}]`)),
+    );
+    peers.set(peer, {
+      peer,
+      usable: true,
+      zeroSeed,
+      sender: { delta, leaves: senderLeaves },
+      receiver: { leaves: receiverLeaves },
+    });
   }
   r.end('setup');
   return { peers };

@@ -129,6 +129,22 @@ describe('DKLs23 key generation checks', () => {
     });
   }
 
+  it('inconsistent all-but-one OT corrections are caught by the test extension and ban the sender', () => {
+    // Both corrections of one level change, so the recipient's leaves are wrong whatever it chose.
+    const abort = abortOf(() =>
+      keygen(
+        'dkg-punctured',
+        rewrite(
+          (i) => i.round === 3 && !i.broadcast && i.from === 2 && i.recipient === 1,
+          (p) => flipByte(64)(flipByte(96)(p)),
+        ),
+      ),
+    );
+    expect(abort.reason).toBe('ot-check-failed');
+    expect(abort.culprits).toEqual([2]);
+    expect(abort.banned).toEqual([2]);
+  });
+
   it('detects an equivocated round-1 broadcast before using any share', () => {
     const abort = abortOf(() =>
       keygen(
@@ -194,7 +210,9 @@ describe('DKLs23 key generation tamper suite (2-of-3: every round and message ki
               i.broadcast === s.broadcast &&
               i.from === s.from &&
               i.recipient === recipient,
-            (p) => flipByte(p.length >> 1)(p),
+            // Round-3 direct: flip inside the test extension (a flip in an all-but-one correction
+            // is harmless when it hits the branch the recipient did not choose; see below).
+            (p) => flipByte(s.round === 3 && !s.broadcast ? p.length - 40 : p.length >> 1)(p),
           ),
         ),
       );

@@ -1,14 +1,18 @@
-// Shared fixtures for the DKLs23 tests: a pairwise OT setup built from real base OTs.
+// Shared fixtures for the DKLs23 tests: a pairwise OT-extension setup built from real base OTs and
+// the all-but-one OTs on top of them, exactly as key generation builds it.
 import { baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from '../../src/dkls23/ot/base.ts';
 import type { OtExtReceiverSetup, OtExtSenderSetup } from '../../src/dkls23/ot/extension.ts';
+import { puncturedReceive, puncturedSend } from '../../src/dkls23/ot/punctured.ts';
 import { seededRng } from '../../src/rng.ts';
 
 export function pairwiseSetup(seed: string): { alice: OtExtSenderSetup; bob: OtExtReceiverSetup } {
   const rng = seededRng(seed);
   const sid = new Uint8Array(32).fill(7);
-  const delta = rng(32);
+  const choices = rng(32);
   const sender = baseOtSenderStart(rng, sid);
-  const received = baseOtReceive(rng, sid, sender.message, delta);
+  const received = baseOtReceive(rng, sid, sender.message, choices);
   const out = baseOtSenderFinish(sender.state, sid, received.message);
-  return { alice: { delta, seeds: received.keys }, bob: { seeds0: out.keys0, seeds1: out.keys1 } };
+  const bob = puncturedSend(rng, out.keys0, out.keys1);
+  const alice = puncturedReceive(choices, received.keys, bob.message);
+  return { alice, bob: { leaves: bob.leaves } };
 }

@@ -49,7 +49,17 @@ describe('DKLs23 OT extension (KOS with corrected check)', () => {
     }
   });
 
-  it('rejects a receiver who flips one bit of u — selective-failure attack on Δ', () => {
+  it('gives Alice every leaf but the punctured one (all-but-one OT)', () => {
+    for (let b = 0; b < 128; b++) {
+      const punctured = (alice.delta[(2 * b) >> 3]! >>> ((2 * b) & 7)) & 3;
+      for (let x = 0; x < 4; x++) {
+        if (x === punctured) expect(alice.leaves[b]![x]!.length).toBe(0);
+        else expect(alice.leaves[b]![x]).toEqual(bob.leaves[b]![x]);
+      }
+    }
+  });
+
+  it('rejects a receiver who flips one bit of the corrections — selective-failure attack on Δ', () => {
     const rng = seededRng('ote-flip');
     const { message } = otExtReceive(bob, sid, rng(XI / 8), rng);
     const bad = Uint8Array.from(message);

@@ -88,7 +88,7 @@ describe('DKLs23 OT selective-failure attack', () => {
     expect(abort.banned).toEqual([2]);
   });
 
-  it('a flipped bit of u (the choice-bit correlation) is caught by the consistency check', () => {
+  it('a flipped bit of the VOLE corrections (the choice-bit correlation) is caught by the consistency check', () => {
     const abort = abortOf(() =>
       run(
         pick(shares, [1, 3]),

@@ -3,6 +3,8 @@
 import { ByteReader, ByteWriter } from '../../codec/bytes.ts';
 import { decodeSecpPoint, decodeSecpScalar } from '../../codec/groups.ts';
 import { RECEIVER_MESSAGE_BYTES } from '../ot/base.ts';
+import { OT_EXT_MESSAGE_BYTES } from '../ot/extension.ts';
+import { PUNCTURED_MESSAGE_BYTES } from '../ot/punctured.ts';
 import type { Point } from '../scalar.ts';
 import { pointBytes, scalarBytes } from '../scalar.ts';
 
@@ -77,5 +79,21 @@ export function decodeRound3(bytes: Uint8Array): Round3Broadcast {
   const r = new ByteReader(bytes);
   const m = { echo: r.raw(32, 'echo'), confirmation: r.raw(32, 'confirmation') };
   r.end('round-3 broadcast');
+  return m;
+}
+
+/** Round-3 direct (Bob → Alice): all-but-one OT corrections and a test OT extension. */
+export type Round3Direct = { corrections: Uint8Array; test: Uint8Array };
+
+export function encodeRound3Direct(m: Round3Direct): Uint8Array {
+  return new ByteWriter().raw(m.corrections).raw(m.test).finish();
+}
+export function decodeRound3Direct(bytes: Uint8Array): Round3Direct {
+  const r = new ByteReader(bytes);
+  const m = {
+    corrections: r.raw(PUNCTURED_MESSAGE_BYTES, 'corrections'),
+    test: r.raw(OT_EXT_MESSAGE_BYTES, 'test extension'),
+  };
+  r.end('round-3 direct message');
   return m;
 }

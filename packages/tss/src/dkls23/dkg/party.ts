@@ -24,6 +24,9 @@ import {
   baseOtSenderFinish,
   baseOtSenderStart,
 } from '../ot/base.ts';
+import { OtCheckError, otExtReceive, otExtSend } from '../ot/extension.ts';
+import { puncturedReceive, puncturedSend } from '../ot/punctured.ts';
+import { XI } from '../params.ts';
 import { inspectSymbol, redactedSummary } from '../redact.ts';
 import {
   baseMul,
@@ -42,10 +45,12 @@ import {
   decodeRound2,
   decodeRound2Direct,
   decodeRound3,
+  decodeRound3Direct,
   encodeRound1,
   encodeRound2,
   encodeRound2Direct,
   encodeRound3,
+  encodeRound3Direct,
   type Round1Broadcast,
   type Round2Broadcast,
   type Round2Direct,
@@ -88,7 +93,8 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
   private readonly salt: Uint8Array;
   private readonly round1: Uint8Array;
   private readonly baseOtSenders = new Map<number, BaseOtSenderState>();
-  private readonly senderSetups = new Map<number, { delta: Uint8Array; seeds: Uint8Array[] }>();
+  /** This party as base-OT receiver toward each peer: its choice bits and keys (Alice's side). */
+  private readonly baseOtReceived = new Map<number, { choices: Uint8Array; keys: Uint8Array[] }>();
   private readonly zeroContributions = new Map<number, Uint8Array>();
   private sid: Uint8Array = new Uint8Array(32);
   private echo1: Uint8Array = new Uint8Array(32);
@@ -107,7 +113,7 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
 
   constructor(opts: DkgOptions) {
     const parties = Array.from({ length: opts.parties }, (_, k) => k + 1);
-    super({ session: opts.session, index: opts.index, parties, rounds: ['both', 'both', 'broadcast'] });
+    super({ session: opts.session, index: opts.index, parties, rounds: ['both', 'both', 'both'] });
     this.rng = opts.rng;
     this.threshold = opts.threshold;
     this.n = opts.parties;
@@ -167,6 +173,15 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
       .append('context', this.context)
       .append('bob', bob)
       .append('alice', alice)
+      .digest();
+  }
+
+  /** Session of the DKG's test OT extension for the direction (alice, bob). */
+  private setupCheckSid(alice: number, bob: number): Uint8Array {
+    return new Transcript('dkls23/dkg/setup-check')
+      .append('sid', this.sid)
+      .append('alice', alice)
+      .append('bob', bob)
       .digest();
   }
 
@@ -234,18 +249,19 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
     });
     const out: Outgoing[] = [{ to: null, payload: this.round2 }];
     for (const j of this.peers) {
-      // This party as base-OT receiver, i.e. extension sender ("Alice") toward j, with choice Δ.
-      const delta = this.rng(32);
+      // This party as base-OT receiver, i.e. extension sender ("Alice") toward j; its random
+      // choices become Δ (complemented) once j's all-but-one OT corrections arrive in round 3.
+      const choices = this.rng(32);
       const baseOt = this.decodeFrom(j, 'base-OT sender message', () => {
         try {
-          return baseOtReceive(this.rng, this.baseOtSid(j, this.index), inbox.direct.get(j)!, delta);
+          return baseOtReceive(this.rng, this.baseOtSid(j, this.index), inbox.direct.get(j)!, choices);
         } catch (e) {
           if (e instanceof BaseOtProofError)
             throw new ProtocolAbort('invalid-proof', [j], `party ${j}: ${e.message}`);
           throw e;
         }
       });
-      this.senderSetups.set(j, { delta, seeds: baseOt.keys });
+      this.baseOtReceived.set(j, { choices, keys: baseOt.keys });
       const zeroSeed = this.rng(32);
       this.zeroContributions.set(j, zeroSeed);
       out.push({
@@ -314,10 +330,25 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
     }
 
     const peers: PeerSetup[] = [];
+    const setupOut: Outgoing[] = [];
     for (const j of this.peers) {
       const receiver = this.decodeFrom(j, 'base-OT receiver message', () =>
         baseOtSenderFinish(this.baseOtSenders.get(j)!, this.baseOtSid(this.index, j), directs.get(j)!.baseOt),
       );
+      // SoftSpokenOT setup (ot/punctured.ts): this party, as Bob toward j, turns its base-OT key
+      // pairs into four leaves per block and sends j the corrections for its three, plus one test
+      // extension under a DKG-only session so j can check the whole setup before it is stored.
+      const punctured = puncturedSend(this.rng, receiver.keys0, receiver.keys1);
+      const test = otExtReceive(
+        { leaves: punctured.leaves },
+        this.setupCheckSid(j, this.index),
+        this.rng(XI / 8),
+        this.rng,
+      );
+      setupOut.push({
+        to: j,
+        payload: encodeRound3Direct({ corrections: punctured.message, test: test.message }),
+      });
       const lo = Math.min(this.index, j);
       const mine = this.zeroContributions.get(j)!;
       const theirs = directs.get(j)!.zeroSeed;
@@ -332,8 +363,8 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
         peer: j,
         usable: true,
         zeroSeed,
-        sender: this.senderSetups.get(j)!,
-        receiver: { seeds0: receiver.keys0, seeds1: receiver.keys1 },
+        sender: { delta: new Uint8Array(32), leaves: [] }, // completed in round 3
+        receiver: { leaves: punctured.leaves },
       });
     }
 
@@ -363,6 +394,7 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
     this.pending = { x, pk, chainCode: code, publicShares, peers, confirmation };
     return [
       { to: null, payload: encodeRound3({ echo: this.broadcastDigest(2, this.round2), confirmation }) },
+      ...setupOut,
     ];
   }
 
@@ -377,6 +409,28 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
       confirmations.set(j, m.confirmation);
     }
     this.checkEchoes(2, echo2, echoes);
+    // This party as Alice toward each peer: derive Δ and the leaves, then check the peer's test
+    // extension — a Bob with inconsistent corrections is caught here, before the setup is stored.
+    for (const p of pending.peers) {
+      const j = p.peer;
+      const d = this.decodeFrom(j, 'round-3 direct message', () => decodeRound3Direct(inbox.direct.get(j)!));
+      const mine = this.baseOtReceived.get(j)!;
+      p.sender = puncturedReceive(mine.choices, mine.keys, d.corrections);
+      try {
+        otExtSend(p.sender, this.setupCheckSid(this.index, j), d.test);
+      } catch (e) {
+        if (e instanceof OtCheckError)
+          throw new ProtocolAbort(
+            'ot-check-failed',
+            [j],
+            `party ${j}: pairwise OT setup fails its test extension`,
+            {
+              banned: [j],
+            },
+          );
+        throw e;
+      }
+    }
     // Every party confirms the same public key, chain code and public shares.
     for (const [j, c] of confirmations)
       if (!equalBytes(c, pending.confirmation))

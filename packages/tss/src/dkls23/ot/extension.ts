@@ -1,20 +1,20 @@
-// OT extension (DKLs23 p. 30: KOS-style extension made non-interactive with Fiat–Shamir).
-// We follow the corrected KOS15 protocol (ePrint 2015/546, Fig. 10, the SoftSpokenOT-style
-// consistency check): the receiver Bob extends κ base-OT seed pairs to EXTENDED correlated OTs and
-// proves, with one universal-hash check per column, that he used the same choice vector in every
-// column. Without the check a malicious Bob could learn bits of Alice's Δ by selective failure
-// (Trail of Bits, "Don't overextend your Oblivious Transfer", 2023).
+// OT extension (DKLs23 p. 30: an OT extension made non-interactive with Fiat–Shamir). DKLs23
+// suggests SoftSpokenOT (Roy, ePrint 2022/192); we use it with k = 2 on top of the all-but-one OTs
+// of ot/punctured.ts, and the consistency check of the corrected KOS15 (ePrint 2015/546, Fig. 10:
+// one universal hash per column). Without the check a malicious Bob could learn bits of Alice's Δ
+// by selective failure (Trail of Bits, "Don't overextend your Oblivious Transfer", 2023).
 //
-// Roles (reversed with respect to the base OT): Alice, the extension sender, holds Δ ∈ {0,1}^κ and
-// k_i^{Δ_i}; Bob, the extension receiver, holds (k_i^0, k_i^1).
+// Small-field VOLE per block b (SoftSpokenOT §3–4), with r_x = PRG(s_{b,x}, sid) ∈ {0,1}^EXTENDED:
+//   Bob:   u_b = ⊕_x r_x;  v_{b,p} = ⊕_{x : bit p of x} r_x      (columns t_{2b+p} = v_{b,p})
+//          sends c_b = u_b ⊕ x (x: his choice bits ‖ random pad) — κ/k rows instead of KOS's κ
+//   Alice: w_{b,p} = ⊕_{x ≠ Δ_b : bit p of (x ⊕ Δ_b)} r_x = v_{b,p} ⊕ Δ_{b,p}·u_b
+//          q_{2b+p} = w_{b,p} ⊕ Δ_{b,p}·c_b = t_{2b+p} ⊕ Δ_{2b+p}·x
+// which is the KOS correlation: row j gives Bob t_j and Alice q_j = t_j ⊕ x_j·Δ.
 //
-//   Bob:   t_i^b = PRG(k_i^b, sid) for each column i;  u_i = t_i^0 ⊕ t_i^1 ⊕ x
-//          χ_0, χ_1 = H(sid, u);   x̃ = Σ_k χ_k·x_k + x_pad;   t̃_i = Σ_k χ_k·t_{i,k} + t_{i,pad}
-//   Alice: q_i = PRG(k_i^{Δ_i}, sid) ⊕ Δ_i·u_i = t_i^0 ⊕ Δ_i·x;   check Σ_k χ_k·q_{i,k} + q_{i,pad} = t̃_i ⊕ Δ_i·x̃
-//   rows:  Bob t_j, Alice q_j = t_j ⊕ x_j·Δ (the j-th rows of the κ × EXTENDED matrices), j < ξ
-//
-// The random pad block (CHECK_BITS extra OTs) makes x̃ uniformly random, so the check reveals
-// nothing about Bob's choices; it is discarded after the check.
+// Check (KOS15 Fig. 10 + Fiat–Shamir): χ_0, χ_1 = H(sid, c); x̃ = Σ_k χ_k·x_k + x_pad,
+// t̃_i = Σ_k χ_k·t_{i,k} + t_{i,pad} over GF(2^256); Alice recomputes t̃_i = q̃_i ⊕ Δ_i·x̃ and
+// compares. As in DKLs23 §5.1 for the multiplication check, Bob sends only a hash of (t̃_i)_i.
+// The pad block (CHECK_BITS extra OTs) makes x̃ uniform; it is discarded after the check.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import type { Rng } from '../../rng.ts';
@@ -22,21 +22,24 @@ import { Transcript } from '../../transcript.ts';
 import { CHECK_BITS, EXTENDED_BYTES, KAPPA, REAL_BLOCKS, XI } from '../params.ts';
 import { prefixedXof } from '../xof.ts';
 import { elementBytes, mulAccumulate, mulTable, newElement, xorInto } from './gf256.ts';
+import { BLOCKS } from './punctured.ts';
 
 const BLOCK_BYTES = CHECK_BITS / 8;
 const REAL_BYTES = XI / 8;
 const ROW_BYTES = KAPPA / 8;
-const U_BYTES = KAPPA * EXTENDED_BYTES;
-/** Message Bob → Alice: u (κ columns), x̃, t̃ (κ field elements). */
-export const OT_EXT_MESSAGE_BYTES = U_BYTES + BLOCK_BYTES + KAPPA * BLOCK_BYTES;
+const C_BYTES = BLOCKS * EXTENDED_BYTES;
+/** Message Bob → Alice: corrections c (κ/k rows), x̃, H(t̃). */
+export const OT_EXT_MESSAGE_BYTES = C_BYTES + BLOCK_BYTES + 32;
 
-export type OtExtSenderSetup = { delta: Uint8Array; seeds: Uint8Array[] };
-export type OtExtReceiverSetup = { seeds0: Uint8Array[]; seeds1: Uint8Array[] };
+/** Alice: Δ (bit 2b+p = bit p of Δ_b) and every leaf but s_{b,Δ_b} (that one is empty). */
+export type OtExtSenderSetup = { delta: Uint8Array; leaves: Uint8Array[][] };
+/** Bob: all four leaves of every block. */
+export type OtExtReceiverSetup = { leaves: Uint8Array[][] };
 
 /** TurboSHAKE256 (RFC 9861, 12-round Keccak) domain byte of the column PRG. */
 const PRG_DOMAIN = 0x0b;
 
-/** Column PRG keyed by a base-OT seed: TurboSHAKE256(sid ‖ column ‖ seed), fixed-length fields. */
+/** Leaf PRG: TurboSHAKE256(sid ‖ (4b + x) ‖ s_{b,x}), fixed-length fields. */
 function columnPrg(sid: Uint8Array): (seed: Uint8Array, column: number) => Uint8Array {
   const xof = prefixedXof(sid, PRG_DOMAIN, EXTENDED_BYTES);
   const input = new Uint8Array(2 + 32);
@@ -99,20 +102,30 @@ export function otExtReceive(
   x.set(choices, 0);
   x.set(rng(EXTENDED_BYTES - REAL_BYTES), REAL_BYTES);
   const message = new Uint8Array(OT_EXT_MESSAGE_BYTES);
-  const t0 = new Uint8Array(U_BYTES);
+  const t = new Uint8Array(KAPPA * EXTENDED_BYTES);
   const prg = columnPrg(sid);
-  for (let i = 0; i < KAPPA; i++) {
-    const a = prg(setup.seeds0[i]!, i);
-    const b = prg(setup.seeds1[i]!, i);
-    const off = i * EXTENDED_BYTES;
-    t0.set(a, off);
-    for (let k = 0; k < EXTENDED_BYTES; k++) message[off + k] = a[k]! ^ b[k]! ^ x[k]!;
+  for (let b = 0; b < BLOCKS; b++) {
+    const leaves = setup.leaves[b]!;
+    const r0 = prg(leaves[0]!, 4 * b);
+    const r1 = prg(leaves[1]!, 4 * b + 1);
+    const r2 = prg(leaves[2]!, 4 * b + 2);
+    const r3 = prg(leaves[3]!, 4 * b + 3);
+    const v0 = 2 * b * EXTENDED_BYTES;
+    const v1 = v0 + EXTENDED_BYTES;
+    const c = b * EXTENDED_BYTES;
+    for (let k = 0; k < EXTENDED_BYTES; k++) {
+      t[v0 + k] = r1[k]! ^ r3[k]!;
+      t[v1 + k] = r2[k]! ^ r3[k]!;
+      message[c + k] = r0[k]! ^ r1[k]! ^ r2[k]! ^ r3[k]! ^ x[k]!;
+    }
   }
-  const tables = challenges(sid, message.subarray(0, U_BYTES));
-  message.set(elementBytes(checkHash(tables, x, 0)), U_BYTES);
+  const tables = challenges(sid, message.subarray(0, C_BYTES));
+  message.set(elementBytes(checkHash(tables, x, 0)), C_BYTES);
+  const tTilde = new Uint8Array(KAPPA * BLOCK_BYTES);
   for (let i = 0; i < KAPPA; i++)
-    message.set(elementBytes(checkHash(tables, t0, i * EXTENDED_BYTES)), U_BYTES + BLOCK_BYTES * (1 + i));
-  return { message, rows: transpose(t0) };
+    tTilde.set(elementBytes(checkHash(tables, t, i * EXTENDED_BYTES)), i * BLOCK_BYTES);
+  message.set(sha256(tTilde), C_BYTES + BLOCK_BYTES);
+  return { message, rows: transpose(t) };
 }
 
 /**
@@ -124,27 +137,34 @@ export function otExtSend(setup: OtExtSenderSetup, sid: Uint8Array, message: Uin
     throw new DecodeError(
       `OT extension message: expected ${OT_EXT_MESSAGE_BYTES} bytes, got ${message.length}`,
     );
-  const u = message.subarray(0, U_BYTES);
-  const xTilde = message.subarray(U_BYTES, U_BYTES + BLOCK_BYTES);
-  const q = new Uint8Array(U_BYTES);
+  const c = message.subarray(0, C_BYTES);
+  const xTilde = message.subarray(C_BYTES, C_BYTES + BLOCK_BYTES);
+  const q = new Uint8Array(KAPPA * EXTENDED_BYTES);
   const prg = columnPrg(sid);
-  for (let i = 0; i < KAPPA; i++) {
-    const col = prg(setup.seeds[i]!, i);
-    const off = i * EXTENDED_BYTES;
-    if ((setup.delta[i >> 3]! >>> (i & 7)) & 1)
-      for (let k = 0; k < EXTENDED_BYTES; k++) col[k]! ^= u[off + k]!;
-    q.set(col, off);
+  for (let b = 0; b < BLOCKS; b++) {
+    const delta = (setup.delta[(2 * b) >> 3]! >>> ((2 * b) & 7)) & 3;
+    const w0 = 2 * b * EXTENDED_BYTES;
+    const w1 = w0 + EXTENDED_BYTES;
+    for (let xIndex = 0; xIndex < 4; xIndex++) {
+      if (xIndex === delta) continue;
+      const r = prg(setup.leaves[b]![xIndex]!, 4 * b + xIndex);
+      const diff = xIndex ^ delta;
+      if (diff & 1) for (let k = 0; k < EXTENDED_BYTES; k++) q[w0 + k]! ^= r[k]!;
+      if (diff & 2) for (let k = 0; k < EXTENDED_BYTES; k++) q[w1 + k]! ^= r[k]!;
+    }
+    const cb = b * EXTENDED_BYTES;
+    if (delta & 1) for (let k = 0; k < EXTENDED_BYTES; k++) q[w0 + k]! ^= c[cb + k]!;
+    if (delta & 2) for (let k = 0; k < EXTENDED_BYTES; k++) q[w1 + k]! ^= c[cb + k]!;
   }
-  const tables = challenges(sid, u);
+  const tables = challenges(sid, c);
+  const expected = new Uint8Array(KAPPA * BLOCK_BYTES);
   for (let i = 0; i < KAPPA; i++) {
-    const expected = Uint8Array.from(
-      message.subarray(U_BYTES + BLOCK_BYTES * (1 + i), U_BYTES + BLOCK_BYTES * (2 + i)),
-    );
-    if ((setup.delta[i >> 3]! >>> (i & 7)) & 1)
-      for (let k = 0; k < BLOCK_BYTES; k++) expected[k]! ^= xTilde[k]!;
-    if (!equalBytes(elementBytes(checkHash(tables, q, i * EXTENDED_BYTES)), expected))
-      throw new OtCheckError(`OT extension consistency check failed in column ${i}`);
+    const value = elementBytes(checkHash(tables, q, i * EXTENDED_BYTES));
+    if ((setup.delta[i >> 3]! >>> (i & 7)) & 1) for (let k = 0; k < BLOCK_BYTES; k++) value[k]! ^= xTilde[k]!;
+    expected.set(value, i * BLOCK_BYTES);
   }
+  if (!equalBytes(sha256(expected), message.subarray(C_BYTES + BLOCK_BYTES)))
+    throw new OtCheckError('OT extension consistency check failed');
   return transpose(q);
 }
 
