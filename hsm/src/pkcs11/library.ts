@@ -110,7 +110,12 @@ export function findSlotByTokenLabel(library: LoadedLibrary, tokenLabel: string)
   const labels: string[] = [];
   const matches: Handle[] = [];
   for (const slot of slots) {
-    const label = library.api.C_GetTokenInfo(slot).label.replace(/[ \0]+$/, '');
+    let label: string;
+    try {
+      label = library.api.C_GetTokenInfo(slot).label.replace(/[ \0]+$/, '');
+    } catch (error) {
+      throw new HsmError('token-error', `C_GetTokenInfo failed in ${library.path} (${ckrName(error)})`);
+    }
     labels.push(label);
     if (label === tokenLabel) matches.push(slot);
   }
