@@ -31,8 +31,20 @@ export type LoadedShare = {
   publicShares: Point[];
 };
 
+// Parsed view per KeyShare object: a node signs many times with one share, and parsing the setup
+// and decompressing every public share dominated small signings. Lives exactly as long as the share.
+const loadedCache = new WeakMap<KeyShare, LoadedShare>();
+
 /** Everything signing needs from a share; refuses shares of other schemes or without setup. */
 export function loadShare(share: KeyShare): LoadedShare {
+  const cached = loadedCache.get(share);
+  if (cached) return cached;
+  const loaded = parseShare(share);
+  loadedCache.set(share, loaded);
+  return loaded;
+}
+
+function parseShare(share: KeyShare): LoadedShare {
   if (!(share instanceof KeyShare)) throw new UsageError('expected a KeyShare');
   if (share.scheme !== 'ecdsa-secp256k1')
     throw new UsageError(`share is for ${share.scheme}, not ecdsa-secp256k1`);

@@ -71,17 +71,52 @@ function checkHash(tables: Uint32Array[], v: Uint8Array, offset: number): Uint32
   return acc;
 }
 
-/** Rows j < ξ of a κ-column bit matrix (column i at `columns[i·EXTENDED_BYTES…]`). */
+/**
+ * Rows j < ξ of a κ-column bit matrix (column i at `columns[i·EXTENDED_BYTES…]`), 8×8 bits at a
+ * time (Hacker's Delight, transpose8 with delta swaps): out-byte r of a block has bit k equal to
+ * bit r of in-byte k.
+ */
 function transpose(columns: Uint8Array): Uint8Array {
   const rows = new Uint8Array(XI * ROW_BYTES);
-  for (let i = 0; i < KAPPA; i++) {
-    const colOffset = i * EXTENDED_BYTES;
-    const rowByte = i >> 3;
-    const rowBit = 1 << (i & 7);
+  for (let g = 0; g < KAPPA / 8; g++) {
+    const base = 8 * g * EXTENDED_BYTES;
+    // (no closures in this loop: esbuild's keepNames would wrap each one per iteration)
     for (let jb = 0; jb < REAL_BYTES; jb++) {
-      const byte = columns[colOffset + jb]!;
-      if (byte === 0) continue;
-      for (let b = 0; b < 8; b++) if ((byte >>> b) & 1) rows[(jb * 8 + b) * ROW_BYTES + rowByte]! |= rowBit;
+      const c = base + jb;
+      // A[i] = in[7 − i] so that the MSB-first routine yields LSB-first rows: out[r] = B[7 − r].
+      let x =
+        ((columns[c + 7 * EXTENDED_BYTES]! << 24) |
+          (columns[c + 6 * EXTENDED_BYTES]! << 16) |
+          (columns[c + 5 * EXTENDED_BYTES]! << 8) |
+          columns[c + 4 * EXTENDED_BYTES]!) >>>
+        0;
+      let y =
+        ((columns[c + 3 * EXTENDED_BYTES]! << 24) |
+          (columns[c + 2 * EXTENDED_BYTES]! << 16) |
+          (columns[c + EXTENDED_BYTES]! << 8) |
+          columns[c]!) >>>
+        0;
+      if ((x | y) === 0) continue;
+      let t = (x ^ (x >>> 7)) & 0x00aa00aa;
+      x = x ^ t ^ (t << 7);
+      t = (y ^ (y >>> 7)) & 0x00aa00aa;
+      y = y ^ t ^ (t << 7);
+      t = (x ^ (x >>> 14)) & 0x0000cccc;
+      x = x ^ t ^ (t << 14);
+      t = (y ^ (y >>> 14)) & 0x0000cccc;
+      y = y ^ t ^ (t << 14);
+      t = (x & 0xf0f0f0f0) | ((y >>> 4) & 0x0f0f0f0f);
+      y = ((x << 4) & 0xf0f0f0f0) | (y & 0x0f0f0f0f);
+      x = t;
+      const r0 = jb * 8 * ROW_BYTES + g;
+      rows[r0 + 7 * ROW_BYTES] = x >>> 24;
+      rows[r0 + 6 * ROW_BYTES] = x >>> 16;
+      rows[r0 + 5 * ROW_BYTES] = x >>> 8;
+      rows[r0 + 4 * ROW_BYTES] = x;
+      rows[r0 + 3 * ROW_BYTES] = y >>> 24;
+      rows[r0 + 2 * ROW_BYTES] = y >>> 16;
+      rows[r0 + ROW_BYTES] = y >>> 8;
+      rows[r0] = y;
     }
   }
   return rows;

@@ -1,0 +1,28 @@
+import { turboshake256 } from '@noble/hashes/sha3-addons.js';
+import { describe, expect, it } from 'vitest';
+import { prefixedXof } from '../../src/dkls23/xof.ts';
+import { seededRng } from '../../src/rng.ts';
+
+describe('single-permutation TurboSHAKE256 used by the OT PRG and pads', () => {
+  it('equals noble turboshake256 on every prefix and input length the protocol uses, and beyond', () => {
+    const rng = seededRng('xof');
+    for (const [prefixLength, dataLength, dkLen, domain] of [
+      [32, 34, 84, 0x0b],
+      [64, 34, 96, 0x0c],
+      [17, 0, 64, 0x0d],
+      [64, 71, 96, 0x0c], // exactly one byte short of the rate
+      [64, 72, 96, 0x0c], // a second block: falls back to noble
+      [100, 100, 200, 0x1f],
+    ] as const) {
+      const prefix = rng(prefixLength);
+      const xof = prefixedXof(prefix, domain, dkLen);
+      for (let k = 0; k < 3; k++) {
+        const data = rng(dataLength);
+        const joined = new Uint8Array(prefixLength + dataLength);
+        joined.set(prefix);
+        joined.set(data, prefixLength);
+        expect(xof(data)).toEqual(turboshake256(joined, { dkLen, D: domain }));
+      }
+    }
+  });
+});
