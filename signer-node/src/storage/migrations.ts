@@ -99,4 +99,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'signer-node service: wallet membership, session scheme and coordinator, request signers',
+    sql: `
+      ALTER TABLE wallets ADD COLUMN participants TEXT NOT NULL DEFAULT '[]'; -- JSON node ids, party index = position + 1
+      ALTER TABLE wallets ADD COLUMN share_index INTEGER NOT NULL DEFAULT 0;  -- this node's party index
+      ALTER TABLE sessions ADD COLUMN scheme TEXT;
+      ALTER TABLE sessions ADD COLUMN key_id TEXT;
+      ALTER TABLE sessions ADD COLUMN coordinator TEXT;
+      ALTER TABLE signing_requests ADD COLUMN signers TEXT;                    -- JSON node ids
+      CREATE INDEX sessions_status ON sessions(status);
+    `,
+  },
 ];

@@ -1,0 +1,241 @@
+// A signer node's configuration file (JSON): who the node is, where it listens and keeps its data,
+// which key-encryption-key backend seals its shares, which peers it trusts (pinned identity and
+// encryption keys) and which API keys may call it. Validation is strict and every error names the
+// field, so a typo refuses to start rather than running with a default.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+
+export type SecretRef = { env: string } | { file: string };
+
+export type KekConfig =
+  | {
+      backend: 'software';
+      passphrase: SecretRef;
+      /** argon2id cost used by `init` only (tests and demos lower it). */
+      argon2id?: { opsLimit: number; memLimitBytes: number };
+    }
+  | { backend: 'pkcs11'; libraryPath: string; tokenLabel: string; pin: SecretRef };
+
+export type PeerConfig = {
+  id: string;
+  url: string;
+  /** Pinned Ed25519 identity public key (hex, 32 bytes). */
+  identityKey: string;
+  /** Pinned X25519 public key point-to-point payloads are encrypted to (hex, 32 bytes). */
+  encryptionKey: string;
+};
+
+export type Scope = 'admin' | 'maker' | 'auditor';
+export const SCOPES: readonly Scope[] = ['admin', 'maker', 'auditor'];
+
+export type ApiKeyConfig = {
+  id: string;
+  scopes: Scope[] /** hex SHA-256 of the bearer token */;
+  sha256: string;
+};
+
+export type NodeConfig = {
+  nodeId: string;
+  listen: { host: string; port: number };
+  dataDir: string;
+  kek: KekConfig;
+  peers: PeerConfig[];
+  apiKeys: ApiKeyConfig[];
+  timeouts: { roundMs: number; peerRequestMs: number; probeMs: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`config ${field}: ${message}`);
+  }
+}
+
+const ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const HEX32 = /^[0-9a-f]{64}$/;
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const;
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown, field: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ConfigError(field, 'must be an object');
+  return v as Obj;
+}
+
+function only(o: Obj, field: string, keys: readonly string[]): void {
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) throw new ConfigError(`${field}.${k}`, 'unknown field');
+}
+
+function str(v: unknown, field: string, pattern?: RegExp, hint?: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(field, 'must be a non-empty string');
+  if (pattern && !pattern.test(v)) throw new ConfigError(field, hint ?? `must match ${pattern}`);
+  return v;
+}
+
+function int(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new ConfigError(field, `must be an integer in ${min}..${max}`);
+  return v;
+}
+
+function secretRef(v: unknown, field: string): SecretRef {
+  const o = obj(v, field);
+  only(o, field, ['env', 'file']);
+  if ('env' in o && 'file' in o) throw new ConfigError(field, 'give either env or file, not both');
+  if ('env' in o)
+    return { env: str(o.env, `${field}.env`, /^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name') };
+  if ('file' in o) return { file: str(o.file, `${field}.file`) };
+  throw new ConfigError(field, 'must have env or file (the secret itself never goes in the config)');
+}
+
+function url(v: unknown, field: string): string {
+  const s = str(v, field);
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ConfigError(field, 'must be an absolute http(s) URL');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ConfigError(field, 'must be http or https');
+  return s.replace(/\/+$/, '');
+}
+
+/** Validates parsed JSON; relative paths are resolved against `baseDir`. */
+export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
+  const o = obj(raw, '$');
+  only(o, '$', ['nodeId', 'listen', 'dataDir', 'kek', 'peers', 'apiKeys', 'timeouts', 'logLevel']);
+  const nodeId = str(o.nodeId, 'nodeId', ID, 'must be 1–32 of a-z, 0-9, "-" (starting alphanumeric)');
+  const l = obj(o.listen, 'listen');
+  only(l, 'listen', ['host', 'port']);
+  const listen = { host: str(l.host, 'listen.host'), port: int(l.port, 'listen.port', 0, 65535) };
+  const dataDirRaw = str(o.dataDir, 'dataDir');
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(baseDir, dataDirRaw);
+  const kek = parseKek(o.kek, baseDir);
+  if (!Array.isArray(o.peers)) throw new ConfigError('peers', 'must be an array');
+  const peers = o.peers.map((p, i) => parsePeer(p, `peers[${i}]`));
+  const ids = new Set([nodeId]);
+  peers.forEach((p, i) => {
+    if (ids.has(p.id)) throw new ConfigError(`peers[${i}].id`, `"${p.id}" appears twice (or is this node)`);
+    ids.add(p.id);
+  });
+  const keys = new Set<string>();
+  peers.forEach((p, i) => {
+    if (keys.has(p.identityKey)) throw new ConfigError(`peers[${i}].identityKey`, 'pinned to two peers');
+    keys.add(p.identityKey);
+  });
+  if (!Array.isArray(o.apiKeys)) throw new ConfigError('apiKeys', 'must be an array');
+  const apiKeys = o.apiKeys.map((k, i) => parseApiKey(k, `apiKeys[${i}]`));
+  const t = o.timeouts === undefined ? {} : obj(o.timeouts, 'timeouts');
+  only(t, 'timeouts', ['roundMs', 'peerRequestMs', 'probeMs']);
+  const timeouts = {
+    roundMs: t.roundMs === undefined ? 30_000 : int(t.roundMs, 'timeouts.roundMs', 100, 600_000),
+    peerRequestMs:
+      t.peerRequestMs === undefined ? 5_000 : int(t.peerRequestMs, 'timeouts.peerRequestMs', 50, 60_000),
+    probeMs: t.probeMs === undefined ? 1_000 : int(t.probeMs, 'timeouts.probeMs', 50, 60_000),
+  };
+  let logLevel: NodeConfig['logLevel'] = 'info';
+  if (o.logLevel !== undefined) {
+    if (!LEVELS.includes(o.logLevel as never))
+      throw new ConfigError('logLevel', `must be one of ${LEVELS.join(', ')}`);
+    logLevel = o.logLevel as NodeConfig['logLevel'];
+  }
+  return { nodeId, listen, dataDir, kek, peers, apiKeys, timeouts, logLevel };
+}
+
+function parseKek(v: unknown, baseDir: string): KekConfig {
+  const k = obj(v, 'kek');
+  const abs = (r: SecretRef): SecretRef =>
+    'file' in r && !isAbsolute(r.file) ? { file: resolve(baseDir, r.file) } : r;
+  if (k.backend === 'software') {
+    only(k, 'kek', ['backend', 'passphrase', 'argon2id']);
+    const out: KekConfig = {
+      backend: 'software',
+      passphrase: abs(secretRef(k.passphrase, 'kek.passphrase')),
+    };
+    if (k.argon2id !== undefined) {
+      const a = obj(k.argon2id, 'kek.argon2id');
+      only(a, 'kek.argon2id', ['opsLimit', 'memLimitBytes']);
+      out.argon2id = {
+        opsLimit: int(a.opsLimit, 'kek.argon2id.opsLimit', 1, 64),
+        memLimitBytes: int(a.memLimitBytes, 'kek.argon2id.memLimitBytes', 8192, 4 * 1024 ** 3),
+      };
+    }
+    return out;
+  }
+  if (k.backend === 'pkcs11') {
+    only(k, 'kek', ['backend', 'libraryPath', 'tokenLabel', 'pin']);
+    return {
+      backend: 'pkcs11',
+      libraryPath: str(k.libraryPath, 'kek.libraryPath'),
+      tokenLabel: str(k.tokenLabel, 'kek.tokenLabel'),
+      pin: abs(secretRef(k.pin, 'kek.pin')),
+    };
+  }
+  throw new ConfigError('kek.backend', 'must be "software" or "pkcs11"');
+}
+
+function parsePeer(v: unknown, field: string): PeerConfig {
+  const p = obj(v, field);
+  only(p, field, ['id', 'url', 'identityKey', 'encryptionKey']);
+  return {
+    id: str(p.id, `${field}.id`, ID, 'must be 1–32 of a-z, 0-9, "-"'),
+    url: url(p.url, `${field}.url`),
+    identityKey: str(
+      p.identityKey,
+      `${field}.identityKey`,
+      HEX32,
+      'must be 64 lowercase hex digits (Ed25519 public key)',
+    ),
+    encryptionKey: str(
+      p.encryptionKey,
+      `${field}.encryptionKey`,
+      HEX32,
+      'must be 64 lowercase hex digits (X25519 public key)',
+    ),
+  };
+}
+
+function parseApiKey(v: unknown, field: string): ApiKeyConfig {
+  const k = obj(v, field);
+  only(k, field, ['id', 'scopes', 'sha256']);
+  if (!Array.isArray(k.scopes) || k.scopes.length === 0)
+    throw new ConfigError(`${field}.scopes`, 'must be a non-empty array');
+  const scopes = k.scopes.map((s, i) => {
+    if (!SCOPES.includes(s as Scope))
+      throw new ConfigError(`${field}.scopes[${i}]`, `must be one of ${SCOPES.join(', ')}`);
+    return s as Scope;
+  });
+  return {
+    id: str(k.id, `${field}.id`, ID, 'must be 1–32 of a-z, 0-9, "-"'),
+    scopes,
+    sha256: str(
+      k.sha256,
+      `${field}.sha256`,
+      HEX32,
+      'must be the hex SHA-256 of the token (never the token itself)',
+    ),
+  };
+}
+
+export function loadConfig(path: string): NodeConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError('$', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError('$', `${path} is not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(raw, dirname(resolve(path)));
+}

@@ -1,0 +1,136 @@
+// Wallets and their sealed shares. A KeyShare's bytes are sealed by the keystore (envelope encryption
+// under the KEK, context "share:<keyId>:<index>") before they reach SQLite; the plaintext exists only
+// in memory while a session uses it. The wallet row, the sealed share and the session's completion
+// are written in one transaction, so a crash leaves either all three or none.
+import type { Keystore } from '@coffer/hsm';
+import { KeyShare, type SchemeId } from '@coffer/tss';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type { NodeDatabase } from '../storage/db.ts';
+
+export type Wallet = {
+  id: string;
+  scheme: SchemeId;
+  threshold: number;
+  parties: number;
+  publicKey: string;
+  chainCode: string;
+  label: string | null;
+  lockedReason: string | null;
+  participants: string[];
+  shareIndex: number;
+  createdAt: string;
+};
+
+type WalletRow = {
+  key_id: string;
+  scheme: string;
+  threshold: number;
+  parties: number;
+  public_key: string;
+  chain_code: string;
+  label: string | null;
+  locked_reason: string | null;
+  participants: string;
+  share_index: number;
+  created_at: string;
+};
+
+function toWallet(r: WalletRow): Wallet {
+  return {
+    id: r.key_id,
+    scheme: r.scheme as SchemeId,
+    threshold: r.threshold,
+    parties: r.parties,
+    publicKey: r.public_key,
+    chainCode: r.chain_code,
+    label: r.label,
+    lockedReason: r.locked_reason,
+    participants: JSON.parse(r.participants) as string[],
+    shareIndex: r.share_index,
+    createdAt: r.created_at,
+  };
+}
+
+export function shareContext(keyId: string, index: number): string {
+  return `share:${keyId}:${index}`;
+}
+
+export class WalletStore {
+  constructor(
+    private readonly db: NodeDatabase,
+    private readonly keystore: Keystore,
+  ) {}
+
+  /** Seals the share, then stores wallet + sealed share and runs `alsoInTransaction` atomically. */
+  async saveShare(
+    share: KeyShare,
+    meta: { participants: string[]; label: string | null },
+    alsoInTransaction: () => void,
+  ): Promise<Wallet> {
+    const keyId = bytesToHex(share.keyId);
+    const plaintext = share.toBytes();
+    let sealed: Uint8Array;
+    try {
+      sealed = await this.keystore.seal(plaintext, shareContext(keyId, share.index));
+    } finally {
+      plaintext.fill(0);
+    }
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          keyId,
+          share.scheme,
+          share.threshold,
+          share.parties,
+          bytesToHex(share.publicKey),
+          bytesToHex(share.chainCode),
+          meta.label,
+          now,
+          JSON.stringify(meta.participants),
+          share.index,
+        );
+      this.db
+        .prepare('INSERT INTO sealed_shares (key_id, generation, sealed, created_at) VALUES (?, 0, ?, ?)')
+        .run(keyId, sealed, now);
+      alsoInTransaction();
+    })();
+    return this.get(keyId)!;
+  }
+
+  /** Unseals this node's newest share of the wallet. The caller must not keep it longer than a session. */
+  async loadShare(keyId: string): Promise<KeyShare> {
+    const wallet = this.get(keyId);
+    if (!wallet) throw new Error(`no wallet ${keyId}`);
+    const row = this.db
+      .prepare('SELECT sealed FROM sealed_shares WHERE key_id = ? ORDER BY generation DESC LIMIT 1')
+      .get(keyId) as { sealed: Uint8Array } | undefined;
+    if (!row) throw new Error(`wallet ${keyId} has no sealed share on this node`);
+    const secret = await this.keystore.unseal(
+      new Uint8Array(row.sealed),
+      shareContext(keyId, wallet.shareIndex),
+    );
+    const bytes = secret.expose();
+    secret.wipe();
+    try {
+      return KeyShare.fromBytes(bytes);
+    } finally {
+      bytes.fill(0);
+    }
+  }
+
+  get(keyId: string): Wallet | undefined {
+    const r = this.db.prepare('SELECT * FROM wallets WHERE key_id = ?').get(keyId) as WalletRow | undefined;
+    return r ? toWallet(r) : undefined;
+  }
+
+  list(): Wallet[] {
+    return (this.db.prepare('SELECT * FROM wallets ORDER BY created_at, key_id').all() as WalletRow[]).map(
+      toWallet,
+    );
+  }
+}

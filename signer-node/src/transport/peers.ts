@@ -1,0 +1,200 @@
+// Peer transport: sends signed (and, point to point, encrypted) envelopes to pinned peers over HTTP
+// POST /v1/peer/envelope with bounded retries and a bounded number of messages in flight per peer,
+// and checks every incoming envelope: known sender, valid signature by its pinned key, addressed to
+// this node, not seen before, decryptable. A failing envelope is dropped and counted by reason; it
+// never aborts a session (a session that misses a message times out and names who it waited for).
+import { hexToBytes } from '@noble/hashes/utils.js';
+import type { PeerConfig } from '../config/config.ts';
+import type { EncryptionKey } from '../config/keys.ts';
+import type { Metrics } from '../util/metrics.ts';
+import {
+  decodeEnvelope,
+  decryptPayload,
+  type Envelope,
+  EnvelopeError,
+  type EnvelopeKind,
+  encryptPayload,
+  newEnvelopeId,
+  payloadKey,
+  sealEnvelope,
+  verifyEnvelopeSignature,
+} from './envelope.ts';
+
+export const DROP_REASONS = [
+  'malformed',
+  'unpinned-sender',
+  'bad-signature',
+  'misrouted',
+  'replay',
+  'undecryptable',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export type TransportOptions = {
+  nodeId: string;
+  peers: readonly PeerConfig[];
+  encryption: EncryptionKey;
+  sign: (message: Uint8Array) => Promise<Uint8Array>;
+  metrics: Metrics;
+  requestTimeoutMs: number;
+  /** Attempts per envelope (first try included). */
+  attempts?: number;
+  /** Envelopes queued or in flight per peer before new ones are refused. */
+  maxInFlightPerPeer?: number;
+};
+
+type Peer = PeerConfig & { identity: Uint8Array; encryptionPublic: Uint8Array; inFlight: number };
+
+const SEEN_LIMIT = 100_000;
+
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  constructor(
+    readonly peer: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class PeerTransport {
+  private readonly peers = new Map<string, Peer>();
+  private readonly seen = new Set<string>();
+  private readonly keys = new Map<string, Uint8Array>();
+  private readonly attempts: number;
+  private readonly maxInFlight: number;
+
+  constructor(private readonly opts: TransportOptions) {
+    for (const p of opts.peers)
+      this.peers.set(p.id, {
+        ...p,
+        identity: hexToBytes(p.identityKey),
+        encryptionPublic: hexToBytes(p.encryptionKey),
+        inFlight: 0,
+      });
+    this.attempts = opts.attempts ?? 6;
+    this.maxInFlight = opts.maxInFlightPerPeer ?? 1024;
+    opts.metrics.counter('coffer_peer_envelopes_dropped_total', 'Incoming peer envelopes dropped, by reason');
+    opts.metrics.counter('coffer_peer_envelopes_received_total', 'Incoming peer envelopes accepted');
+    opts.metrics.counter('coffer_peer_envelopes_sent_total', 'Outgoing peer envelopes delivered');
+    opts.metrics.counter('coffer_peer_send_failures_total', 'Outgoing peer envelopes given up after retries');
+    opts.metrics.counter('coffer_peer_send_retries_total', 'Outgoing peer envelope retries');
+  }
+
+  peerIds(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  peerUrl(id: string): string | undefined {
+    return this.peers.get(id)?.url;
+  }
+
+  private key(from: string, to: string, peer: Peer): Uint8Array {
+    const k = `${from}>${to}`;
+    let key = this.keys.get(k);
+    if (!key) {
+      key = payloadKey(this.opts.encryption.sharedSecret(peer.encryptionPublic), from, to);
+      this.keys.set(k, key);
+    }
+    return key;
+  }
+
+  /** Signs, encrypts when `encrypt`, and delivers with retries; rejects with TransportError when it gives up. */
+  async send(
+    to: string,
+    m: { kind: EnvelopeKind; session: string; round: number; payload: Uint8Array; encrypt: boolean },
+  ): Promise<void> {
+    const peer = this.peers.get(to);
+    if (!peer) throw new TransportError(to, `no pinned peer "${to}"`);
+    if (peer.inFlight >= this.maxInFlight) {
+      this.opts.metrics.inc('coffer_peer_send_failures_total', { peer: to });
+      throw new TransportError(to, `queue to ${to} is full`);
+    }
+    const head = {
+      kind: m.kind,
+      id: newEnvelopeId(),
+      session: m.session,
+      round: m.round,
+      from: this.opts.nodeId,
+      to,
+      encrypted: m.encrypt,
+    };
+    const payload = m.encrypt
+      ? encryptPayload(this.key(this.opts.nodeId, to, peer), head, m.payload)
+      : m.payload;
+    const bytes = await sealEnvelope({ ...head, payload }, this.opts.sign);
+    peer.inFlight++;
+    try {
+      await this.post(peer, bytes);
+      this.opts.metrics.inc('coffer_peer_envelopes_sent_total');
+    } finally {
+      peer.inFlight--;
+    }
+  }
+
+  private async post(peer: Peer, bytes: Uint8Array): Promise<void> {
+    let lastError = '';
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      if (attempt > 0) {
+        this.opts.metrics.inc('coffer_peer_send_retries_total', { peer: peer.id });
+        const backoffMs = Math.min(2_000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        await new Promise((r) => setTimeout(r, backoffMs));
+      }
+      try {
+        const res = await fetch(`${peer.url}/v1/peer/envelope`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: bytes,
+          signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok) return;
+        lastError = `HTTP ${res.status}`;
+        // The peer refused this envelope for good (it is malformed or not for it): do not retry.
+        if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
+      } catch (e) {
+        lastError =
+          (e as Error).name === 'TimeoutError'
+            ? 'timed out'
+            : (((e as Error).cause as Error)?.message ?? (e as Error).message);
+      }
+    }
+    this.opts.metrics.inc('coffer_peer_send_failures_total', { peer: peer.id });
+    throw new TransportError(peer.id, `cannot deliver to ${peer.id}: ${lastError}`);
+  }
+
+  /** Checks an incoming envelope; returns it with its payload decrypted, or the reason it was dropped. */
+  accept(
+    bytes: Uint8Array,
+  ): { ok: true; envelope: Envelope } | { ok: false; reason: DropReason; detail: string } {
+    const drop = (reason: DropReason, detail: string) => {
+      this.opts.metrics.inc('coffer_peer_envelopes_dropped_total', { reason });
+      return { ok: false as const, reason, detail };
+    };
+    let decoded: ReturnType<typeof decodeEnvelope>;
+    try {
+      decoded = decodeEnvelope(bytes);
+    } catch (e) {
+      return drop('malformed', e instanceof EnvelopeError ? e.message : 'undecodable');
+    }
+    const { envelope, signed, signature } = decoded;
+    const peer = this.peers.get(envelope.from);
+    if (!peer) return drop('unpinned-sender', `sender "${envelope.from}" is not a pinned peer`);
+    if (!verifyEnvelopeSignature(signed, signature, peer.identity))
+      return drop('bad-signature', `signature does not verify under ${envelope.from}'s pinned key`);
+    if (envelope.to !== this.opts.nodeId) return drop('misrouted', `addressed to "${envelope.to}"`);
+    if (this.seen.has(envelope.id)) return drop('replay', `envelope ${envelope.id} seen before`);
+    let payload = envelope.payload;
+    if (envelope.encrypted) {
+      try {
+        payload = decryptPayload(this.key(envelope.from, this.opts.nodeId, peer), envelope);
+      } catch (e) {
+        return drop('undecryptable', (e as Error).message);
+      }
+    }
+    this.seen.add(envelope.id);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
+    this.opts.metrics.inc('coffer_peer_envelopes_received_total');
+    return { ok: true, envelope: { ...envelope, payload } };
+  }
+}

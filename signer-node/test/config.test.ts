@@ -1,0 +1,180 @@
+// Configuration validation and the peer envelope format: strict, field-naming errors; signatures that
+// bind every header field; ciphertexts that cannot be moved to another envelope.
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config/config.ts';
+import { EncryptionKey } from '../src/config/keys.ts';
+import {
+  decodeEnvelope,
+  decryptPayload,
+  type Envelope,
+  encryptPayload,
+  newEnvelopeId,
+  payloadKey,
+  sealEnvelope,
+  verifyEnvelopeSignature,
+} from '../src/transport/envelope.ts';
+import { PeerTransport } from '../src/transport/peers.ts';
+import { Metrics } from '../src/util/metrics.ts';
+
+const hex32 = 'ab'.repeat(32);
+const valid = () => ({
+  nodeId: 'node-a',
+  listen: { host: '127.0.0.1', port: 7001 },
+  dataDir: 'data',
+  kek: { backend: 'software', passphrase: { env: 'PASS' } },
+  peers: [{ id: 'node-b', url: 'http://127.0.0.1:7002/', identityKey: hex32, encryptionKey: hex32 }],
+  apiKeys: [{ id: 'admin', scopes: ['admin'], sha256: 'cd'.repeat(32) }],
+});
+
+function fieldOf(mutate: (c: Record<string, unknown>) => void): string {
+  const c = valid() as unknown as Record<string, unknown>;
+  mutate(c);
+  try {
+    parseConfig(c, '/etc/coffer');
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).field;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('node configuration', () => {
+  it('accepts a valid file, resolves relative paths and applies default timeouts', () => {
+    const c = parseConfig(valid(), '/etc/coffer');
+    expect(c.dataDir).toBe('/etc/coffer/data');
+    expect(c.peers[0]!.url).toBe('http://127.0.0.1:7002');
+    expect(c.timeouts.roundMs).toBe(30_000);
+  });
+
+  it.each([
+    ['nodeId', (c: Record<string, unknown>) => (c.nodeId = 'Node A')],
+    ['listen.port', (c: Record<string, unknown>) => (c.listen = { host: 'x', port: 70000 })],
+    ['kek.backend', (c: Record<string, unknown>) => (c.kek = { backend: 'vault' })],
+    [
+      'kek.passphrase',
+      (c: Record<string, unknown>) => (c.kek = { backend: 'software', passphrase: 'hunter2hunter2' }),
+    ],
+    [
+      'kek.pin',
+      (c: Record<string, unknown>) =>
+        (c.kek = { backend: 'pkcs11', libraryPath: '/x.so', tokenLabel: 't', pin: {} }),
+    ],
+    [
+      'peers[0].identityKey',
+      (c: Record<string, unknown>) => ((c.peers as Array<Record<string, unknown>>)[0]!.identityKey = 'zz'),
+    ],
+    [
+      'peers[0].url',
+      (c: Record<string, unknown>) => ((c.peers as Array<Record<string, unknown>>)[0]!.url = 'ftp://x'),
+    ],
+    [
+      'peers[0].id',
+      (c: Record<string, unknown>) => ((c.peers as Array<Record<string, unknown>>)[0]!.id = 'node-a'),
+    ],
+    [
+      'apiKeys[0].scopes[0]',
+      (c: Record<string, unknown>) => ((c.apiKeys as Array<Record<string, unknown>>)[0]!.scopes = ['root']),
+    ],
+    [
+      'apiKeys[0].sha256',
+      (c: Record<string, unknown>) =>
+        ((c.apiKeys as Array<Record<string, unknown>>)[0]!.sha256 = 'plain-token'),
+    ],
+    ['$.extra', (c: Record<string, unknown>) => (c.extra = 1)],
+  ])('rejects a bad %s and names it', (field, mutate) => {
+    expect(fieldOf(mutate)).toBe(field);
+  });
+});
+
+describe('peer envelopes', () => {
+  const seed = ed25519.utils.randomSecretKey();
+  const sign = async (m: Uint8Array) => ed25519.sign(m, seed);
+  const pub = ed25519.getPublicKey(seed);
+  const base: Envelope = {
+    kind: 'protocol',
+    id: newEnvelopeId(),
+    session: 'sg-1',
+    round: 2,
+    from: 'node-a',
+    to: 'node-b',
+    encrypted: false,
+    payload: Uint8Array.of(1, 2, 3),
+  };
+
+  it('round-trips and verifies under the sender key only', async () => {
+    const bytes = await sealEnvelope(base, sign);
+    const d = decodeEnvelope(bytes);
+    expect(d.envelope).toEqual(base);
+    expect(verifyEnvelopeSignature(d.signed, d.signature, pub)).toBe(true);
+    expect(
+      verifyEnvelopeSignature(d.signed, d.signature, ed25519.getPublicKey(ed25519.utils.randomSecretKey())),
+    ).toBe(false);
+  });
+
+  it('a flipped bit anywhere in the signed part breaks the signature or the decoding', async () => {
+    const bytes = await sealEnvelope(base, sign);
+    for (let i = 0; i < bytes.length - 64; i++) {
+      const t = bytes.slice();
+      t[i]! ^= 1;
+      let ok = false;
+      try {
+        const d = decodeEnvelope(t);
+        ok = verifyEnvelopeSignature(d.signed, d.signature, pub);
+      } catch {
+        ok = false;
+      }
+      expect(ok, `byte ${i}`).toBe(false);
+    }
+  });
+
+  it('rejects trailing bytes and truncation', async () => {
+    const bytes = await sealEnvelope(base, sign);
+    expect(() => decodeEnvelope(Uint8Array.from([...bytes, 0]))).toThrow(/trailing/);
+    expect(() => decodeEnvelope(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/);
+  });
+
+  it('encrypts to the recipient; the ciphertext does not open under another header', () => {
+    const a = x25519.utils.randomSecretKey();
+    const b = x25519.utils.randomSecretKey();
+    const kab = payloadKey(x25519.getSharedSecret(a, x25519.getPublicKey(b)), 'node-a', 'node-b');
+    const kba = payloadKey(x25519.getSharedSecret(b, x25519.getPublicKey(a)), 'node-a', 'node-b');
+    const head = { ...base, encrypted: true };
+    const ct = encryptPayload(kab, head, Uint8Array.of(9, 9, 9));
+    expect(decryptPayload(kba, { ...head, payload: ct })).toEqual(Uint8Array.of(9, 9, 9));
+    expect(() => decryptPayload(kba, { ...head, round: 3, payload: ct })).toThrow(/does not decrypt/);
+  });
+
+  it('transport drops and counts unpinned, forged, misrouted and replayed envelopes', async () => {
+    const metrics = new Metrics();
+    const bSeed = ed25519.utils.randomSecretKey();
+    const transport = new PeerTransport({
+      nodeId: 'node-b',
+      peers: [
+        {
+          id: 'node-a',
+          url: 'http://127.0.0.1:1',
+          identityKey: Buffer.from(pub).toString('hex'),
+          encryptionKey: hex32,
+        },
+      ],
+      encryption: new EncryptionKey(x25519.utils.randomSecretKey()),
+      sign: async (m) => ed25519.sign(m, bSeed),
+      metrics,
+      requestTimeoutMs: 100,
+    });
+    const good = await sealEnvelope(base, sign);
+    expect(transport.accept(good).ok).toBe(true);
+    expect(transport.accept(good)).toMatchObject({ ok: false, reason: 'replay' });
+    const forged = await sealEnvelope({ ...base, id: newEnvelopeId() }, async (m) => ed25519.sign(m, bSeed));
+    expect(transport.accept(forged)).toMatchObject({ ok: false, reason: 'bad-signature' });
+    const unpinned = await sealEnvelope({ ...base, id: newEnvelopeId(), from: 'mallory' }, sign);
+    expect(transport.accept(unpinned)).toMatchObject({ ok: false, reason: 'unpinned-sender' });
+    const misrouted = await sealEnvelope({ ...base, id: newEnvelopeId(), to: 'node-c' }, sign);
+    expect(transport.accept(misrouted)).toMatchObject({ ok: false, reason: 'misrouted' });
+    expect(transport.accept(Uint8Array.of(1, 2, 3))).toMatchObject({ ok: false, reason: 'malformed' });
+    for (const reason of ['replay', 'bad-signature', 'unpinned-sender', 'misrouted', 'malformed'])
+      expect(metrics.get('coffer_peer_envelopes_dropped_total', { reason }), reason).toBe(1);
+    expect(metrics.render()).toContain('coffer_peer_envelopes_dropped_total{reason="replay"} 1');
+  });
+});
