@@ -41,7 +41,12 @@ declare module 'fastify' {
 const HEX64 = '^[0-9a-f]{64}$';
 const errorSchema = {
   type: 'object',
-  properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+  properties: {
+    code: { type: 'string' },
+    message: { type: 'string' },
+    field: { type: 'string' },
+    culprits: { type: 'array', items: { type: 'string' } },
+  },
   required: ['code', 'message'],
 } as const;
 const walletSchema = {
