@@ -1,6 +1,7 @@
 // Scalar and point helpers over secp256k1 shared by every DKLs23 layer. Secret scalars are only
 // multiplied with the constant-time ladder (`Point.multiply`); `multiplyUnsafe` is reserved for
 // public scalars and points (Feldman checks, proof verification).
+import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -76,6 +77,17 @@ export function publicMul(p: Point, k: bigint): Point {
 
 export function pointBytes(p: Point): Uint8Array {
   return p.toBytes(true);
+}
+
+/**
+ * Compressed encodings of many points with one field inversion (Montgomery's trick through noble's
+ * normalizeZ); the identity encodes as 33 zero bytes (only ever hashed, never sent).
+ */
+export function pointsBytes(points: readonly Point[]): Uint8Array[] {
+  const finite = points.filter((p) => !p.is0());
+  const normalized = normalizeZ(Point, finite);
+  let k = 0;
+  return points.map((p) => (p.is0() ? new Uint8Array(33) : normalized[k++]!.toBytes(true)));
 }
 
 export { bytesToNumberBE, numberToBytesBE };

@@ -5,14 +5,14 @@
 //   receiver: for each j with choice c_j: b_j ← Z_q, B_j = b_j·G + c_j·A;   key = H(sid, j, A, B_j, b_j·A)
 //   sender:   k0_j = H(sid, j, A, B_j, a·B_j),  k1_j = H(sid, j, A, B_j, a·B_j − a·A)
 //
-// This is the batched Chou–Orlandi "simplest OT" in its endemic (random-output) form, as used by
-// DKLs18 (Protocol 7, "VSOT") for the DKLs family. Intentional divergence from DKLs18: the
-// verification rounds of VSOT are omitted — outputs are only used as KOS seeds, and the KOS check
-// (ot/extension.ts) catches a base-OT sender that hands out inconsistent seeds. Receiver privacy is
+// H is TurboSHAKE256 over fixed-length fields. This is the batched Chou–Orlandi "simplest OT" in
+// its endemic (random-output) form, as used by DKLs18 (Protocol 7, "VSOT") for the DKLs family.
+// Intentional divergence from DKLs18: the verification rounds of VSOT are omitted — the outputs
+// only seed the OT extension, whose consistency check (ot/extension.ts) catches a base-OT sender
+// that hands out inconsistent seeds. Receiver privacy is
 // perfect (B_j is uniform whatever c_j is); a receiver learning both keys of one OT would compute
 // a²·G from A, i.e. solve CDH. The sender's one variable-base scalar multiplication per OT is the
 // minimum for any Diffie–Hellman OT and the dominant cost of key generation.
-import { sha256 } from '@noble/hashes/sha2.js';
 import { ByteReader, ByteWriter, DecodeError } from '../../codec/bytes.ts';
 import { decodeSecpPoint, decodeSecpScalar } from '../../codec/groups.ts';
 import type { Rng } from '../../rng.ts';
@@ -24,12 +24,17 @@ import {
   mod,
   type Point,
   pointBytes,
+  pointsBytes,
   publicMul,
   randomScalar,
   scalarBytes,
   secretMul,
 } from '../scalar.ts';
+import { prefixedXof } from '../xof.ts';
 import { glvMultiply } from './glv.ts';
+
+/** TurboSHAKE256 domain byte of the base-OT key derivation. */
+const KEY_DOMAIN = 0x0e;
 
 export type BaseOtSenderState = { a: bigint; A: Point; AB: Uint8Array };
 export type BaseOtSenderOutput = { keys0: Uint8Array[]; keys1: Uint8Array[] };
@@ -43,16 +48,23 @@ function proofChallenge(sid: Uint8Array, A: Uint8Array, K: Uint8Array): bigint {
   );
 }
 
-function otKey(sid: Uint8Array, j: number, A: Uint8Array, B: Uint8Array, shared: Point): Uint8Array {
-  // Fixed-length fields in a fixed order: the encoding is unambiguous without length prefixes.
-  const buf = new Uint8Array(32 + 2 + POINT_BYTES * 3);
-  buf.set(sid, 0);
-  buf[32] = j >>> 8;
-  buf[33] = j & 0xff;
-  buf.set(A, 34);
-  buf.set(B, 34 + POINT_BYTES);
-  buf.set(shared.is0() ? new Uint8Array(POINT_BYTES) : pointBytes(shared), 34 + 2 * POINT_BYTES);
-  return sha256(buf);
+/** Key of OT j: TurboSHAKE256(sid ‖ j ‖ A ‖ B_j ‖ shared), fixed-length fields in a fixed order. */
+function otKeys(
+  sid: Uint8Array,
+  A: Uint8Array,
+  Bs: readonly Uint8Array[],
+  shared: readonly Uint8Array[],
+): Uint8Array[] {
+  const xof = prefixedXof(sid, KEY_DOMAIN, 32);
+  const buf = new Uint8Array(2 + POINT_BYTES * 3);
+  buf.set(A, 2);
+  return shared.map((s, j) => {
+    buf[0] = j >>> 8;
+    buf[1] = j & 0xff;
+    buf.set(Bs[j]!, 2 + POINT_BYTES);
+    buf.set(s, 2 + 2 * POINT_BYTES);
+    return xof(buf);
+  });
 }
 
 /** Sender, step 1: A = a·G and a proof of knowledge of a bound to `sid` (32 bytes). */
@@ -90,20 +102,23 @@ export function baseOtReceive(
   if (!baseMul(z).equals(K.add(publicMul(A, proofChallenge(sid, AB, KB)))))
     throw new BaseOtProofError('base OT sender proof of knowledge does not verify');
   A.precompute(8);
-  const out = new Uint8Array(RECEIVER_MESSAGE_BYTES);
-  const keys: Uint8Array[] = [];
+  const Bs: Point[] = [];
+  const shared: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
     const c = (choices[j >> 3]! >>> (j & 7)) & 1;
     const b = randomScalar(rng);
     const bG = baseMul(b);
-    const B = c ? bG.add(A) : bG;
-    const BB = pointBytes(B);
-    out.set(BB, j * POINT_BYTES);
+    Bs.push(c ? bG.add(A) : bG);
     // A carries a precomputed window table: noble's constant-time multiply on it is the fastest
     // secret-scalar product available here (faster than the GLV path used for fresh points).
-    keys.push(otKey(sid, j, AB, BB, A.multiply(b)));
+    shared.push(A.multiply(b));
   }
-  return { message: out, keys };
+  const encodedBs = pointsBytes(Bs);
+  const out = new Uint8Array(RECEIVER_MESSAGE_BYTES);
+  encodedBs.forEach((BB, j) => {
+    out.set(BB, j * POINT_BYTES);
+  });
+  return { message: out, keys: otKeys(sid, AB, encodedBs, pointsBytes(shared)) };
 }
 
 /** Sender, step 2: both keys of every OT from the receiver's points. */
@@ -115,16 +130,20 @@ export function baseOtSenderFinish(
   if (receiverMessage.length !== RECEIVER_MESSAGE_BYTES)
     throw new DecodeError(`base OT receiver message: expected ${RECEIVER_MESSAGE_BYTES} bytes`);
   const aA = secretMul(state.A, state.a);
-  const keys0: Uint8Array[] = [];
-  const keys1: Uint8Array[] = [];
+  const Bs: Uint8Array[] = [];
+  const shared0: Point[] = [];
+  const shared1: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
     const BB = receiverMessage.subarray(j * POINT_BYTES, (j + 1) * POINT_BYTES);
-    const B = decodeSecpPoint(BB, `base OT B[${j}]`);
-    const aB = glvMultiply(B, state.a);
-    keys0.push(otKey(sid, j, state.AB, BB, aB));
-    keys1.push(otKey(sid, j, state.AB, BB, aB.subtract(aA)));
+    const aB = glvMultiply(decodeSecpPoint(BB, `base OT B[${j}]`), state.a);
+    Bs.push(BB);
+    shared0.push(aB);
+    shared1.push(aB.subtract(aA));
   }
-  return { keys0, keys1 };
+  return {
+    keys0: otKeys(sid, state.AB, Bs, pointsBytes(shared0)),
+    keys1: otKeys(sid, state.AB, Bs, pointsBytes(shared1)),
+  };
 }
 
 export class BaseOtProofError extends Error {
