@@ -24,4 +24,20 @@ describe('final signature verification (DESIGN §3 item 6)', () => {
       expect(verifyEcdsa(r, N, z, pub)).toBe(false);
     }
   });
+
+  it('gives the same answers once a repeatedly used key has its window table', () => {
+    const rng = seededRng('verify-table');
+    const secret = secp256k1.utils.randomSecretKey(rng(48));
+    const pub = secp256k1.Point.fromBytes(secp256k1.getPublicKey(secret));
+    for (let k = 0; k < 5; k++) {
+      const digest = rng(32);
+      const sig = secp256k1.sign(digest, secret, { prehash: false });
+      const r = num(sig.subarray(0, 32));
+      const s = num(sig.subarray(32, 64));
+      const z = num(digest) % N;
+      expect(verifyEcdsa(r, s, z, pub)).toBe(true);
+      expect(verifyEcdsa(r, (s + 1n) % N, z, pub)).toBe(false);
+      expect(verifyEcdsa(r, s, z, secp256k1.Point.BASE)).toBe(false);
+    }
+  });
 });
