@@ -6,7 +6,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Rng } from '../rng.ts';
-import { glvMultiply } from './ot/glv.ts';
+import { combBaseMultiply, jacobianGlvMultiply } from './ot/jacobian.ts';
 
 export const Point = secp256k1.Point;
 export type Point = InstanceType<typeof secp256k1.Point>;
@@ -60,14 +60,14 @@ export function hashToScalar(data: Uint8Array): bigint {
   return bytesToScalar(sha256(data));
 }
 
-/** k·G for a secret scalar (constant-time base-point table); zero gives the identity. */
+/** k·G (fixed-base comb, scalar-independent loop shape, ot/jacobian.ts); zero gives the identity. */
 export function baseMul(k: bigint): Point {
-  return k === 0n ? Point.ZERO : Point.BASE.multiply(k);
+  return k === 0n ? Point.ZERO : combBaseMultiply(mod(k));
 }
 
-/** k·P for a secret scalar and any point (fixed-window GLV, scalar-independent loop shape). */
+/** k·P for a secret scalar and any point (GLV fixed window, scalar-independent loop shape). */
 export function secretMul(p: Point, k: bigint): Point {
-  return k === 0n || p.is0() ? Point.ZERO : glvMultiply(p, k);
+  return k === 0n || p.is0() ? Point.ZERO : jacobianGlvMultiply(p, mod(k));
 }
 
 /** k·P where both k and P are public (variable time). */

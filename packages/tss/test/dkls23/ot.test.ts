@@ -82,15 +82,27 @@ describe('DKLs23 OT extension (KOS with corrected check)', () => {
   });
 });
 
-describe('GLV multiplication used by the base-OT sender', () => {
-  it('agrees with noble for random scalars and points', async () => {
-    const { glvMultiply } = await import('../../src/dkls23/ot/glv.ts');
+describe('secret-scalar point multiplication (ot/jacobian.ts)', () => {
+  it('GLV multiplication agrees with noble for random and edge scalars', async () => {
+    const { jacobianGlvMultiply } = await import('../../src/dkls23/ot/jacobian.ts');
     const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');
     const rng = seededRng('glv');
-    for (let i = 0; i < 20; i++) {
+    const edges = [1n, 2n, 15n, 16n, 255n, N - 1n, N - 2n, 1n << 128n, (1n << 128n) - 1n];
+    for (let i = 0; i < 30; i++) {
       const Q = Point.BASE.multiply(randomScalar(rng));
-      const k = i === 0 ? 1n : i === 1 ? N - 1n : randomScalar(rng);
-      expect(glvMultiply(Q, k).equals(Q.multiply(k))).toBe(true);
+      const k = i < edges.length ? edges[i]! : randomScalar(rng);
+      expect(jacobianGlvMultiply(Q, k).equals(Q.multiply(k))).toBe(true);
+    }
+  });
+
+  it('the fixed-base comb agrees with noble for random and edge scalars', async () => {
+    const { combBaseMultiply } = await import('../../src/dkls23/ot/jacobian.ts');
+    const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');
+    const rng = seededRng('comb');
+    const edges = [1n, 2n, 255n, 256n, 257n, N - 1n, 1n << 248n, (1n << 255n) + 1n];
+    for (let i = 0; i < 30; i++) {
+      const k = i < edges.length ? edges[i]! : randomScalar(rng);
+      expect(combBaseMultiply(k).equals(Point.BASE.multiply(k))).toBe(true);
     }
   });
 });

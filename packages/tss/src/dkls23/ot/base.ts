@@ -31,7 +31,7 @@ import {
   secretMul,
 } from '../scalar.ts';
 import { prefixedXof } from '../xof.ts';
-import { glvMultiply } from './glv.ts';
+import { jacobianGlvMultiply } from './jacobian.ts';
 
 /** TurboSHAKE256 domain byte of the base-OT key derivation. */
 const KEY_DOMAIN = 0x0e;
@@ -135,7 +135,7 @@ export function baseOtSenderFinish(
   const shared1: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
     const BB = receiverMessage.subarray(j * POINT_BYTES, (j + 1) * POINT_BYTES);
-    const aB = glvMultiply(decodeSecpPoint(BB, `base OT B[${j}]`), state.a);
+    const aB = jacobianGlvMultiply(decodeSecpPoint(BB, `base OT B[${j}]`), state.a);
     Bs.push(BB);
     shared0.push(aB);
     shared1.push(aB.subtract(aA));

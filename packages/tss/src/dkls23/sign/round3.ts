@@ -181,7 +181,7 @@ export function verifyEcdsa(r: bigint, s: bigint, z: bigint, Q: Point): boolean 
   const u1 = mod(z * sInv);
   const u2 = mod(r * sInv);
   const table = publicKeyTable(Q);
-  const X = table ? P.BASE.multiplyUnsafe(u1).add(table.multiplyUnsafe(u2)) : P.BASE.mulAddUnsafe(u1, Q, u2);
+  const X = table ? baseMul(u1).add(table.multiplyUnsafe(u2)) : P.BASE.mulAddUnsafe(u1, Q, u2);
   return !X.is0() && mod(X.toAffine().x) === r;
 }
 
