@@ -95,6 +95,16 @@ describe('secret-scalar point multiplication (ot/jacobian.ts)', () => {
     }
   });
 
+  it('a 4-bit comb on an arbitrary point agrees with noble', async () => {
+    const { buildComb, combMultiply } = await import('../../src/dkls23/ot/jacobian.ts');
+    const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');
+    const rng = seededRng('comb4');
+    const Q = Point.BASE.multiply(randomScalar(rng));
+    const comb = buildComb(Q, 4);
+    for (const k of [1n, 15n, 16n, 17n, N - 1n, randomScalar(rng), randomScalar(rng), randomScalar(rng)])
+      expect(combMultiply(comb, k).equals(Q.multiply(k))).toBe(true);
+  });
+
   it('the fixed-base comb agrees with noble for random and edge scalars', async () => {
     const { combBaseMultiply } = await import('../../src/dkls23/ot/jacobian.ts');
     const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');

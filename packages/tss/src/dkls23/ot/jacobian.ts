@@ -121,39 +121,51 @@ function toProjective(P: Jac): Point {
   return new Curve(red(P.x * P.z), P.y, red(red(P.z * P.z) * P.z));
 }
 
-// Fixed-base comb for G: T[w][d] = d·2^(8w)·G in affine coordinates, built once on first use
-// (32 × 255 points, about 40 ms). k·G is then 32 mixed additions and no doubling. The partial sums
-// stay below k < n, so no addition ever meets its own operand or its negation.
-let comb: { x: bigint[]; y: bigint[] } | undefined;
+// Fixed-point comb: T[w][d] = d·2^(W·w)·P in affine coordinates for windows of W bits, so that
+// k·P is one mixed addition per window and no doubling. The partial sums stay below k < n, so no
+// addition ever meets its own operand or its negation. G gets an 8-bit comb built on first use
+// (32 × 255 points, about 40 ms); the base-OT receiver builds a 4-bit comb (64 × 15 points) for
+// the sender's point A, which it multiplies by κ secret scalars.
+export type Comb = { bits: number; x: bigint[]; y: bigint[] };
 
-function combTable(): { x: bigint[]; y: bigint[] } {
-  if (comb) return comb;
+export function buildComb(point: Point, bits: number): Comb {
+  const digits = (1 << bits) - 1;
+  const windows = Math.ceil(256 / bits);
   const points: Point[] = [];
-  let base: Point = Curve.BASE;
-  for (let w = 0; w < 32; w++) {
+  let base = point;
+  for (let w = 0; w < windows; w++) {
     let acc = base;
-    for (let d = 1; d < 256; d++) {
+    for (let d = 1; d <= digits; d++) {
       points.push(acc);
       acc = acc.add(base);
     }
-    base = acc; // 256·base = 2^(8(w+1))·G
+    base = acc; // 2^bits · base
   }
   const affine = normalizeZ(Curve, points);
-  comb = { x: affine.map((q) => q.X), y: affine.map((q) => q.Y) };
-  return comb;
+  return { bits, x: affine.map((q) => q.X), y: affine.map((q) => q.Y) };
 }
 
-/** k·G for k in [1, n) with a scalar-independent loop shape (zero digits add a throw-away entry). */
-export function combBaseMultiply(k: bigint): Point {
-  const t = combTable();
+/** k·P from P's comb, k in [1, n), with a scalar-independent loop shape (zero digits add a throw-away entry). */
+export function combMultiply(comb: Comb, k: bigint): Point {
+  const digits = (1 << comb.bits) - 1;
+  const mask = BigInt(digits);
+  const windows = Math.ceil(256 / comb.bits);
   let acc: Jac = { x: 1n, y: 1n, z: 0n, inf: true };
   let sink: Jac = acc;
-  for (let w = 0; w < 32; w++) {
-    const d = Number((k >> BigInt(8 * w)) & 255n);
-    const at = w * 255 + (d === 0 ? 0 : d - 1);
-    if (d) acc = addAffine(acc, t.x[at]!, t.y[at]!);
-    else sink = addAffine(acc, t.x[at]!, t.y[at]!);
+  for (let w = 0; w < windows; w++) {
+    const d = Number((k >> BigInt(comb.bits * w)) & mask);
+    const at = w * digits + (d === 0 ? 0 : d - 1);
+    if (d) acc = addAffine(acc, comb.x[at]!, comb.y[at]!);
+    else sink = addAffine(acc, comb.x[at]!, comb.y[at]!);
   }
   void sink;
   return toProjective(acc);
+}
+
+let baseComb: Comb | undefined;
+
+/** k·G for k in [1, n). */
+export function combBaseMultiply(k: bigint): Point {
+  baseComb ??= buildComb(Curve.BASE, 8);
+  return combMultiply(baseComb, k);
 }
