@@ -34,8 +34,8 @@ import {
   ROW_LENGTH,
 } from './ot/extension.ts';
 import { CORRELATION_WIDTH, ELL, KAPPA, SCALAR_BYTES, XI } from './params.ts';
-import { bytes32ToBigint, bytesToScalar, hashToScalar, mod, N, randomScalar, scalarBytes } from './scalar.ts';
-import { prefixedXof } from './xof.ts';
+import { hashToScalar, mod, N, randomScalar, readBig256, scalarBytes, writeBig256 } from './scalar.ts';
+import { prefixedXofView } from './xof.ts';
 
 /** Alice → Bob: τ (ξ × 3 scalars), H(r), u, γ_1, γ_2. */
 export const MUL_MESSAGE_BYTES = XI * CORRELATION_WIDTH * SCALAR_BYTES + 32 + SCALAR_BYTES * (1 + ELL);
@@ -65,21 +65,24 @@ type PadHash = (j: number, row: Uint8Array, rowOffset: number, mask?: Uint8Array
  * scalars. sidMul carries every party's nonce: were the pads keyed by the extension session alone
  * (which Bob chooses), a Bob replaying an old extension message would make Alice reuse pads, and
  * τ − τ' would reveal the difference of her masks and thus of her inputs across sessions.
+ * A 256-bit string is below 2n, so one conditional subtraction reduces it (bias below 2^-128).
  */
 function padHash(sidExt: Uint8Array, sidMul: Uint8Array): PadHash {
   const prefix = new Uint8Array(64);
   prefix.set(sidMul, 0);
   prefix.set(sidExt, 32);
-  const xof = prefixedXof(prefix, PAD_DOMAIN, CORRELATION_WIDTH * SCALAR_BYTES);
+  const xof = prefixedXofView(prefix, PAD_DOMAIN, CORRELATION_WIDTH * SCALAR_BYTES);
   const input = new Uint8Array(2 + ROW_LENGTH);
   return (j, row, rowOffset, mask) => {
     input[0] = j >>> 8;
     input[1] = j & 0xff;
     for (let k = 0; k < ROW_LENGTH; k++) input[2 + k] = row[rowOffset + k]! ^ (mask ? mask[k]! : 0);
-    const out = xof(input);
+    const view = xof(input);
     const scalars: bigint[] = [];
-    for (let c = 0; c < CORRELATION_WIDTH; c++)
-      scalars.push(bytesToScalar(out.subarray(c * 32, c * 32 + 32)));
+    for (let c = 0; c < CORRELATION_WIDTH; c++) {
+      const v = readBig256(view, c * 32);
+      scalars.push(v >= N ? v - N : v);
+    }
     return scalars;
   };
 }
@@ -127,21 +130,23 @@ export function mulSenderRespond(
   const pad = padHash(sidExt, sidMul);
   const g = gadget();
   const message = new Uint8Array(MUL_MESSAGE_BYTES);
+  const messageView = new DataView(message.buffer);
   const zA: bigint[][] = [];
   for (let j = 0; j < XI; j++) {
     const p0 = pad(j, rows, j * ROW_LENGTH);
     const p1 = pad(j, rows, j * ROW_LENGTH, setup.delta);
     for (let c = 0; c < CORRELATION_WIDTH; c++)
-      message.set(scalarBytes(mod(p1[c]! - p0[c]! + alpha[c]!)), (j * CORRELATION_WIDTH + c) * SCALAR_BYTES);
+      writeBig256(messageView, (j * CORRELATION_WIDTH + c) * SCALAR_BYTES, mod(p1[c]! - p0[c]! + alpha[c]!));
     zA.push(p0);
   }
   const tauBytes = message.subarray(0, XI * CORRELATION_WIDTH * SCALAR_BYTES);
   const chi = checkChallenges(sidMul, tauBytes);
   const r = new Uint8Array(XI * SCALAR_BYTES);
+  const rView = new DataView(r.buffer);
   const shares = Array.from({ length: ELL }, () => 0n);
   for (let j = 0; j < XI; j++) {
     const z = zA[j]!;
-    r.set(scalarBytes(mod(chi[0]! * z[0]! + chi[1]! * z[1]! + z[2]!)), j * SCALAR_BYTES);
+    writeBig256(rView, j * SCALAR_BYTES, mod(chi[0]! * z[0]! + chi[1]! * z[1]! + z[2]!));
     for (let i = 0; i < ELL; i++) shares[i]! += g[j]! * z[i]!;
   }
   let offset = tauBytes.length;
@@ -169,6 +174,7 @@ export function mulReceiverFinish(
     );
   const reader = new ByteReader(aliceMessage);
   const tauBytes = reader.raw(XI * CORRELATION_WIDTH * SCALAR_BYTES, 'multiplication τ');
+  const tauView = new DataView(tauBytes.buffer, tauBytes.byteOffset, tauBytes.length);
   const rDigest = reader.raw(32, 'multiplication H(r)');
   const u = decodeSecpScalar(reader.raw(SCALAR_BYTES, 'multiplication u'), 'multiplication u', {
     allowZero: true,
@@ -183,7 +189,7 @@ export function mulReceiverFinish(
   // (those with β_j = 1) would itself leak β_j to Alice.
   const tau: bigint[] = [];
   for (let k = 0; k < XI * CORRELATION_WIDTH; k++) {
-    const value = bytes32ToBigint(tauBytes.subarray(k * SCALAR_BYTES, (k + 1) * SCALAR_BYTES));
+    const value = readBig256(tauView, k * SCALAR_BYTES);
     if (value >= N) throw new DecodeError(`multiplication τ[${k}]: scalar is not below the group order`);
     tau.push(value);
   }
@@ -191,6 +197,7 @@ export function mulReceiverFinish(
   const g = gadget();
   const pad = padHash(sidExt, sidMul);
   const r = new Uint8Array(XI * SCALAR_BYTES);
+  const rView = new DataView(r.buffer);
   const shares = Array.from({ length: ELL }, () => 0n);
   for (let j = 0; j < XI; j++) {
     const bit = (state.beta[j >> 3]! >>> (j & 7)) & 1;
@@ -199,7 +206,7 @@ export function mulReceiverFinish(
     for (let c = 0; c < CORRELATION_WIDTH; c++) {
       z.push(bit ? tau[j * CORRELATION_WIDTH + c]! - p[c]! : -p[c]!);
     }
-    r.set(scalarBytes(mod((bit ? u : 0n) - chi[0]! * z[0]! - chi[1]! * z[1]! - z[2]!)), j * SCALAR_BYTES);
+    writeBig256(rView, j * SCALAR_BYTES, mod((bit ? u : 0n) - chi[0]! * z[0]! - chi[1]! * z[1]! - z[2]!));
     for (let i = 0; i < ELL; i++) shares[i]! += g[j]! * z[i]!;
   }
   if (!equalBytes(sha256(r), rDigest))

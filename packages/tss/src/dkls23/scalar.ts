@@ -46,6 +46,24 @@ export function bytes32ToBigint(bytes: Uint8Array): bigint {
 
 const MASK64 = (1n << 64n) - 1n;
 
+/** Big-endian 32 bytes at `offset` of a DataView, as an integer. */
+export function readBig256(view: DataView, offset: number): bigint {
+  return (
+    (view.getBigUint64(offset) << 192n) |
+    (view.getBigUint64(offset + 8) << 128n) |
+    (view.getBigUint64(offset + 16) << 64n) |
+    view.getBigUint64(offset + 24)
+  );
+}
+
+/** Writes a scalar (0 ≤ v < 2^256) big-endian at `offset` of a DataView. */
+export function writeBig256(view: DataView, offset: number, v: bigint): void {
+  view.setBigUint64(offset, (v >> 192n) & MASK64);
+  view.setBigUint64(offset + 8, (v >> 128n) & MASK64);
+  view.setBigUint64(offset + 16, (v >> 64n) & MASK64);
+  view.setBigUint64(offset + 24, v & MASK64);
+}
+
 export function scalarBytes(v: bigint): Uint8Array {
   const out = new Uint8Array(32);
   const view = new DataView(out.buffer);

@@ -35,6 +35,43 @@ export function prefixedXof(prefix: Uint8Array, domain: number, dkLen: number): 
   };
 }
 
+/**
+ * Like prefixedXof, but returns a DataView over the output without copying it; the view is only
+ * valid until the next call (hot loops read it straight into bigints).
+ */
+export function prefixedXofView(
+  prefix: Uint8Array,
+  domain: number,
+  dkLen: number,
+): (data: Uint8Array) => DataView {
+  if (!LITTLE_ENDIAN || dkLen > RATE || prefix.length >= RATE) {
+    const xof = prefixedXof(prefix, domain, dkLen);
+    return (data) => {
+      const out = xof(data);
+      return new DataView(out.buffer, out.byteOffset, out.length);
+    };
+  }
+  const template = new Uint8Array(200);
+  template.set(prefix);
+  const state = new Uint8Array(200);
+  const state32 = new Uint32Array(state.buffer);
+  const view = new DataView(state.buffer);
+  const fallback = prefixedXof(prefix, domain, dkLen);
+  return (data) => {
+    const end = prefix.length + data.length;
+    if (end >= RATE) {
+      const out = fallback(data);
+      return new DataView(out.buffer, out.byteOffset, out.length);
+    }
+    state.set(template);
+    for (let i = 0; i < data.length; i++) state[prefix.length + i]! ^= data[i]!;
+    state[end]! ^= domain;
+    state[RATE - 1]! ^= 0x80;
+    keccakP(state32, ROUNDS);
+    return view;
+  };
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);

@@ -1,6 +1,6 @@
 import { turboshake256 } from '@noble/hashes/sha3-addons.js';
 import { describe, expect, it } from 'vitest';
-import { prefixedXof } from '../../src/dkls23/xof.ts';
+import { prefixedXof, prefixedXofView } from '../../src/dkls23/xof.ts';
 import { seededRng } from '../../src/rng.ts';
 
 describe('single-permutation TurboSHAKE256 used by the OT PRG and pads', () => {
@@ -16,12 +16,16 @@ describe('single-permutation TurboSHAKE256 used by the OT PRG and pads', () => {
     ] as const) {
       const prefix = rng(prefixLength);
       const xof = prefixedXof(prefix, domain, dkLen);
+      const view = prefixedXofView(prefix, domain, dkLen);
       for (let k = 0; k < 3; k++) {
         const data = rng(dataLength);
         const joined = new Uint8Array(prefixLength + dataLength);
         joined.set(prefix);
         joined.set(data, prefixLength);
-        expect(xof(data)).toEqual(turboshake256(joined, { dkLen, D: domain }));
+        const expected = turboshake256(joined, { dkLen, D: domain });
+        expect(xof(data)).toEqual(expected);
+        const v = view(data);
+        expect(new Uint8Array(v.buffer, v.byteOffset, dkLen)).toEqual(expected);
       }
     }
   });
