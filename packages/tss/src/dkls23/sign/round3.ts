@@ -7,6 +7,7 @@ import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import { ProtocolAbort } from '../../errors.ts';
 import type { RoundInbox } from '../../party.ts';
 import { MulCheckError, mulReceiverFinish } from '../multiplication.ts';
+import { buildComb, type Comb, combMultiply } from '../ot/jacobian.ts';
 import {
   baseMul,
   bytesToNumberBE,
@@ -112,7 +113,9 @@ export function signRound3(state: Round2State, inbox: RoundInbox, host: RoundHos
   // Step 9: u_i = r_i·(φ_i + Σψ_{j,i}) + Σ(c^u + d^u), v_i = sk_i·(φ_i + Σψ_{j,i}) + Σ(c^v + d^v).
   const u = mod(state.r * psiSum + uSum);
   const v = mod(state.sk * psiSum + vSum);
-  return { ctx, sid: state.sid, echo2: host.digest(2, state.broadcast2), R, u, v, phi: state.phi };
+  // R in affine form (Z = 1): the online round reads x(R) and y(R) without a field inversion.
+  const affineR = P.fromAffine(R.toAffine());
+  return { ctx, sid: state.sid, echo2: host.digest(2, state.broadcast2), R: affineR, u, v, phi: state.phi };
 }
 
 /** r = x(R) mod n. */
@@ -150,19 +153,26 @@ export function combineSignature(
   uSum = mod(uSum);
   if (uSum === 0n)
     throw new ProtocolAbort('signature-check-failed', [], 'Σu is zero: a party sent a bad u_i');
+  wSum = mod(wSum);
+  if (wSum === 0n)
+    throw new ProtocolAbort('signature-check-failed', [], 'Σw is zero: a party sent a bad w_i');
   const r = signatureR(p.R);
-  let s = mod(mod(wSum) * P.Fn.inv(uSum));
+  // s = W/U and, for the verification, s⁻¹ = U/W: one inversion of U·W gives both.
+  const inverse = P.Fn.inv(mod(uSum * wSum));
+  let s = mod(wSum * wSum * inverse);
+  let sInv = mod(uSum * uSum * inverse);
   const affine = p.R.toAffine();
   let recovery = (affine.y & 1n ? 1 : 0) | (affine.x >= N ? 2 : 0);
   if (s > N >> 1n) {
     s = N - s;
+    sInv = N - sInv;
     recovery ^= 1;
   }
   const out = new Uint8Array(65);
   out.set(scalar32(r), 0);
   out.set(scalar32(s), 32);
   out[64] = recovery;
-  if (r === 0n || s === 0n || !verifyEcdsa(r, s, mod(bytesToNumberBE(digest)), p.ctx.derivedKey))
+  if (r === 0n || !verifyEcdsa(r, s, mod(bytesToNumberBE(digest)), p.ctx.derivedKey, sInv))
     throw new ProtocolAbort(
       'signature-check-failed',
       [],
@@ -175,33 +185,37 @@ export function combineSignature(
  * Standard ECDSA verification (SEC 1 §4.1.4) under the derived key, on public data: with
  * u1 = z/s and u2 = r/s, X = u1·G + u2·Q must not be the identity and x(X) mod n must equal r.
  */
-export function verifyEcdsa(r: bigint, s: bigint, z: bigint, Q: Point): boolean {
+export function verifyEcdsa(r: bigint, s: bigint, z: bigint, Q: Point, knownInverse?: bigint): boolean {
   if (r <= 0n || r >= N || s <= 0n || s >= N) return false;
-  const sInv = P.Fn.inv(s);
+  const sInv = knownInverse ?? P.Fn.inv(s);
+  if (mod(s * sInv) !== 1n) return false;
   const u1 = mod(z * sInv);
   const u2 = mod(r * sInv);
-  const table = publicKeyTable(Q);
-  const X = table ? baseMul(u1).add(table.multiplyUnsafe(u2)) : P.BASE.mulAddUnsafe(u1, Q, u2);
-  return !X.is0() && mod(X.toAffine().x) === r;
+  const comb = publicKeyComb(Q);
+  const X = comb
+    ? baseMul(u1).add(u2 === 0n ? P.ZERO : combMultiply(comb, u2))
+    : P.BASE.mulAddUnsafe(u1, Q, u2);
+  if (X.is0()) return false;
+  // x(X) mod n = r, checked projectively (x = X/Z): X ≡ r·Z, or X ≡ (r + n)·Z when r + n < p.
+  const Fp = P.Fp;
+  return Fp.eql(X.X, Fp.mul(r, X.Z)) || (r + N < Fp.ORDER && Fp.eql(X.X, Fp.mul(r + N, X.Z)));
 }
 
-// Window tables for (derived) public keys that sign repeatedly, as a hot wallet's do: built on a
-// key's second verification (about 15 ms, once), after which u2·Q costs a table walk. Public data
-// only; bounded, oldest entry evicted first.
-const TABLE_WINDOW = 6;
-const MAX_TABLES = 32;
-const tables = new Map<string, { uses: number; point?: Point }>();
+// Combs for (derived) public keys that sign repeatedly, as a hot wallet's do: built on a key's
+// second verification (about 40 ms, once), after which u2·Q is 32 mixed additions. Public data
+// only; bounded, least recently used entry evicted first.
+const MAX_COMBS = 32;
+const combs = new Map<string, { uses: number; comb?: Comb }>();
 
-function publicKeyTable(Q: Point): Point | undefined {
+function publicKeyComb(Q: Point): Comb | undefined {
   const key = bytesToHex(Q.toBytes(true));
-  const entry = tables.get(key) ?? { uses: 0 };
-  tables.delete(key);
-  tables.set(key, entry);
-  if (tables.size > MAX_TABLES) tables.delete(tables.keys().next().value!);
+  const entry = combs.get(key) ?? { uses: 0 };
+  combs.delete(key);
+  combs.set(key, entry);
+  if (combs.size > MAX_COMBS) combs.delete(combs.keys().next().value!);
   entry.uses++;
-  if (!entry.point && entry.uses >= 2)
-    entry.point = P.fromAffine(Q.toAffine()).precompute(TABLE_WINDOW, false);
-  return entry.point;
+  if (!entry.comb && entry.uses >= 2) entry.comb = buildComb(Q, 8);
+  return entry.comb;
 }
 
 function scalar32(v: bigint): Uint8Array {
