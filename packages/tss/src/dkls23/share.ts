@@ -15,7 +15,7 @@ import {
   encodeSetup,
   type PeerSetup,
 } from './material.ts';
-import { bytesToNumberBE, type Point } from './scalar.ts';
+import { bytesToNumberBE, type Point, Point as PointClass } from './scalar.ts';
 
 export type LoadedShare = {
   share: KeyShare;
@@ -28,7 +28,10 @@ export type LoadedShare = {
   keyId: Uint8Array;
   groupPoint: Uint8Array;
   chainCode: Uint8Array;
-  publicShares: Point[];
+  /** BIP32 derivations already computed for this share, by path (public data, bounded). */
+  derivations: Map<string, { tweak: bigint; point: Point; bytes: Uint8Array }>;
+  /** Public shares x_j·G, decoded on first use (signing never needs them). */
+  readonly publicShares: Point[];
 };
 
 // Parsed view per KeyShare object: a node signs many times with one share, and parsing the setup
@@ -45,6 +48,7 @@ export function loadShare(share: KeyShare): LoadedShare {
 }
 
 function parseShare(share: KeyShare): LoadedShare {
+  let decoded: Point[] | undefined;
   if (!(share instanceof KeyShare)) throw new UsageError('expected a KeyShare');
   if (share.scheme !== 'ecdsa-secp256k1')
     throw new UsageError(`share is for ${share.scheme}, not ecdsa-secp256k1`);
@@ -62,7 +66,11 @@ function parseShare(share: KeyShare): LoadedShare {
     keyId: share.keyId,
     groupPoint: share.groupPoint,
     chainCode: share.chainCode,
-    publicShares: share.publicShares.map((p, i) => decodeSecpPoint(p, `publicShares[${i}]`)),
+    derivations: new Map(),
+    get publicShares(): Point[] {
+      decoded ??= share.publicShares.map((p, i) => decodeSecpPoint(p, `publicShares[${i}]`));
+      return decoded;
+    },
   };
 }
 
@@ -115,6 +123,22 @@ export function markPairwiseSetupUnusable(share: KeyShare, peer: number): KeySha
   material.set(secret.subarray(0, 32));
   material.set(encodeSetup(peers), 32);
   return new KeyShare({ ...share.publicView(), secretMaterial: material });
+}
+
+const MAX_DERIVATIONS = 64;
+
+/** The BIP32 tweak and child key of `path`, remembered per share (public data only). */
+export function derivationOf(
+  loaded: LoadedShare,
+  path: string,
+): { tweak: bigint; point: Point; bytes: Uint8Array } {
+  const known = loaded.derivations.get(path);
+  if (known) return known;
+  const derived = deriveSecp256k1(loaded.groupPoint, loaded.chainCode, path);
+  const entry = { tweak: derived.tweak, point: PointClass.fromBytes(derived.point), bytes: derived.point };
+  if (loaded.derivations.size >= MAX_DERIVATIONS) loaded.derivations.clear();
+  loaded.derivations.set(path, entry);
+  return entry;
 }
 
 /** BIP32 non-hardened child public key (33 bytes) of the threshold key at `path`. */

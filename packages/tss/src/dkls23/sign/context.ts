@@ -1,13 +1,12 @@
 // Everything a signing party fixes before its first message: the signing set, the derived key
 // (BIP32 non-hardened tweak, DESIGN §3 item 9), the Lagrange coefficient, and the context digest
 // that binds session, key, pairwise setup, signing set and path into every message (DESIGN §3 item 1).
-import { deriveSecp256k1 } from '../../derivation.ts';
 import { ProtocolAbort, UsageError } from '../../errors.ts';
 import { lagrangeCoefficient } from '../../group.ts';
 import type { KeyShare } from '../../keyshare.ts';
 import { Transcript } from '../../transcript.ts';
-import { N, Point as P, type Point } from '../scalar.ts';
-import { isBanned, type LoadedShare, loadShare } from '../share.ts';
+import { N, type Point } from '../scalar.ts';
+import { derivationOf, isBanned, type LoadedShare, loadShare } from '../share.ts';
 
 export type SignContext = {
   session: string;
@@ -40,8 +39,8 @@ export function signContext(
   for (const p of sorted)
     if (!Number.isInteger(p) || p < 1 || p > loaded.parties)
       throw new UsageError(`party index ${p} is out of range`);
-  const derived = deriveSecp256k1(loaded.groupPoint, loaded.chainCode, path);
-  const derivedKey = P.fromBytes(derived.point);
+  const derived = derivationOf(loaded, path);
+  const derivedKey = derived.point;
   const digest = new Transcript('dkls23/sign/context')
     .append('session', session)
     .append('keyId', loaded.keyId)
@@ -51,7 +50,7 @@ export function signContext(
       sorted.map((p) => Uint8Array.of(p)),
     )
     .append('path', path)
-    .append('derivedKey', derived.point)
+    .append('derivedKey', derived.bytes)
     .digest();
   return {
     session,
@@ -60,7 +59,7 @@ export function signContext(
     path,
     tweak: derived.tweak,
     derivedKey,
-    derivedKeyBytes: derived.point,
+    derivedKeyBytes: derived.bytes,
     lagrange: lagrangeCoefficient(N, loaded.index, sorted),
     digest,
   };
