@@ -5,12 +5,11 @@
 // none. A group stops after `iterations` rounds, or earlier once another round is projected to end
 // past its time budget (maxCaseMs per case in the group); at least one round always runs. A run
 // returns the duration of each of its phases in ms, so multi-phase protocols (presign / online) are
-// timed once per run and summarised per phase; the heap is collected before every run. Anything
-// thrown becomes `{ error }` for that case (the other cases of the group go on) instead of ending
-// the bench.
+// timed once per run and summarised per phase. Anything thrown becomes `{ error }` for that case
+// (the other cases of the group go on) instead of ending the bench. No garbage collection is forced
+// between runs: a forced full collection (gc()) also throws away V8's warm state and slowed Coffer's
+// JavaScript signing about 3× while leaving the WASM peers unchanged.
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { errorMessage, type Failure, type Measured, summarize, type Timing } from './stats.ts';
 
 export type BenchSettings = {
@@ -31,21 +30,6 @@ export function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
-/**
- * A full garbage collection before every run, so that one case's garbage is not collected during
- * the next case's timed run (cases are interleaved). Enabled at run time; a no-op if refused.
- */
-const collectGarbage: () => void = (() => {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    if (typeof gc === 'function') return () => void gc();
-  } catch {
-    // fall through: no forced collection
-  }
-  return () => {};
-})();
-
 type CaseState = {
   label: string;
   run: BenchCase['run'];
@@ -57,7 +41,6 @@ type CaseState = {
 
 async function attempt(state: CaseState, record: boolean): Promise<void> {
   try {
-    collectGarbage();
     const result = await state.run();
     state.facts = result.facts ?? state.facts;
     if (!record) return;
