@@ -96,6 +96,33 @@ export function ecdsaFinishPresignedParties(opts: {
 
 /** Refresh: all n shares; new shares and pairwise setup for the same key and chain code. */
 export function ecdsaRefreshParties(opts: EcdsaRefreshOptions): Party<KeyShare>[] {
+  return refreshPartiesWithFaults(opts, new Map());
+}
+
+type DkgFaults = { shareOffset?: bigint };
+
+function keygenPartiesWithFaults(
+  opts: EcdsaKeygenOptions,
+  faults: ReadonlyMap<number, DkgFaults>,
+): Party<KeyShare>[] {
+  return ecdsaKeygenParties(opts).map((p) =>
+    faults.has(p.index)
+      ? new DklsKeygenParty({
+          session: opts.session,
+          index: p.index,
+          threshold: opts.threshold,
+          parties: opts.parties,
+          rng: opts.rng,
+          faults: faults.get(p.index),
+        })
+      : p,
+  );
+}
+
+function refreshPartiesWithFaults(
+  opts: EcdsaRefreshOptions,
+  faults: ReadonlyMap<number, DkgFaults>,
+): Party<KeyShare>[] {
   const indices = signingSet(opts.shares);
   const first = opts.shares[0]!;
   if (indices.length !== first.parties) throw new UsageError(`refresh needs all ${first.parties} shares`);
@@ -108,9 +135,15 @@ export function ecdsaRefreshParties(opts: EcdsaRefreshOptions): Party<KeyShare>[
         parties: s.parties,
         rng: opts.rng,
         refresh: loadShare(s),
+        faults: faults.get(s.index),
       }),
   );
 }
 
 /** Test seam (scure-bip32 style): malicious-party behaviour for the security tests only. */
-export const __TESTS = { signPartiesWithFaults, clearBans };
+export const __TESTS = {
+  signPartiesWithFaults,
+  keygenPartiesWithFaults,
+  refreshPartiesWithFaults,
+  clearBans,
+};

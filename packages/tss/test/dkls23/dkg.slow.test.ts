@@ -2,7 +2,7 @@
 // malicious party and must abort naming it. Offsets follow dkg/messages.ts.
 import { describe, expect, it } from 'vitest';
 import { decodeWire, encodeWire } from '../../src/codec/wire.ts';
-import { ecdsaKeygenParties } from '../../src/dkls23/index.ts';
+import { __TESTS, ecdsaKeygenParties } from '../../src/dkls23/index.ts';
 import { UsageError } from '../../src/errors.ts';
 import { seededRng } from '../../src/rng.ts';
 import { runParties, type Tamper } from '../../src/simulation/network.ts';
@@ -85,11 +85,11 @@ describe('DKLs23 key generation checks', () => {
       reason: 'invalid-proof',
     },
     {
-      name: 'a share off the committed polynomial (Feldman)',
+      name: 'a direct message that differs from the digest its sender broadcast',
       round: 2,
       broadcast: false,
       edit: flipByte(31),
-      reason: 'invalid-share',
+      reason: 'commitment-mismatch',
     },
     {
       name: 'a share ≥ q',
@@ -99,11 +99,11 @@ describe('DKLs23 key generation checks', () => {
       reason: 'malformed-message',
     },
     {
-      name: 'an off-curve base-OT point',
+      name: 'an altered base-OT point (caught by the direct-message digest)',
       round: 2,
       broadcast: false,
       edit: put(new Uint8Array(33).fill(0xff), 64),
-      reason: 'malformed-message',
+      reason: 'commitment-mismatch',
     },
     {
       name: 'a different confirmed key or chain code',
@@ -143,6 +143,17 @@ describe('DKLs23 key generation checks', () => {
     expect(abort.reason).toBe('ot-check-failed');
     expect(abort.culprits).toEqual([2]);
     expect(abort.banned).toEqual([2]);
+  });
+
+  it('a dealer whose share is off its committed polynomial fails the Feldman check (consistently committed)', () => {
+    const session = 'dkg-feldman';
+    const parties = __TESTS.keygenPartiesWithFaults(
+      { session, threshold: T, parties: 3, rng: seededRng(session) },
+      new Map([[3, { shareOffset: 1n }]]),
+    );
+    const abort = abortOf(() => runParties(parties));
+    expect(abort.reason).toBe('invalid-share');
+    expect(abort.culprits).toEqual([3]);
   });
 
   it('detects an equivocated round-1 broadcast before using any share', () => {
@@ -191,30 +202,36 @@ describe('DKLs23 key generation checks', () => {
   });
 });
 
-describe('DKLs23 key generation tamper suite (2-of-3: every round and message kind)', () => {
-  // One sender per (round, kind), rotating; the targeted tests above cover party 2 in depth.
+// Every round and message kind of key generation: for 2-of-3 every sender, for 3-of-5 one sender
+// per (round, kind), rotating. A flipped byte must abort and blame at most its sender.
+describe.each([
+  { t: 2, n: 3, everySender: true },
+  { t: 3, n: 5, everySender: false },
+])('DKLs23 key generation tamper suite ($t-of-$n)', ({ t, n, everySender }) => {
   const slots: Array<{ round: number; broadcast: boolean; from: number }> = [];
-  let from = 0;
+  let rotating = 0;
   for (const round of [1, 2, 3])
-    for (const broadcast of round === 3 ? [true] : [true, false])
-      slots.push({ round, broadcast, from: (from++ % 3) + 1 });
+    for (const broadcast of [true, false]) {
+      if (everySender) for (let from = 1; from <= n; from++) slots.push({ round, broadcast, from });
+      else slots.push({ round, broadcast, from: (rotating++ % n) + 1 });
+    }
   for (const s of slots) {
     it(`round ${s.round} ${s.broadcast ? 'broadcast' : 'direct'} from ${s.from}: a flipped byte aborts`, () => {
-      const recipient = s.from === 1 ? 2 : 1;
+      const recipient = (s.from % n) + 1;
+      const session = `dkg-tamper-${t}-${n}-${s.round}-${s.broadcast}-${s.from}`;
       const abort = abortOf(() =>
-        keygen(
-          `dkg-tamper-${s.round}-${s.broadcast}-${s.from}`,
-          rewrite(
+        runParties(ecdsaKeygenParties({ session, threshold: t, parties: n, rng: seededRng(session) }), {
+          tamper: rewrite(
             (i) =>
               i.round === s.round &&
               i.broadcast === s.broadcast &&
               i.from === s.from &&
               i.recipient === recipient,
             // Round-3 direct: flip inside the test extension (a flip in an all-but-one correction
-            // is harmless when it hits the branch the recipient did not choose; see below).
+            // is harmless when it hits the branch the recipient did not choose; see above).
             (p) => flipByte(s.round === 3 && !s.broadcast ? p.length - 40 : p.length >> 1)(p),
           ),
-        ),
+        }),
       );
       expect([[], [s.from]], abort.message).toContainEqual(abort.culprits);
     });

@@ -1,10 +1,12 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { describe, expect, it } from 'vitest';
+import { __TESTS } from '../../src/dkls23/index.ts';
 import { simulateRefresh } from '../../src/dkls23/simulate.ts';
-import { ProtocolAbort } from '../../src/errors.ts';
+import { ProtocolAbort, UsageError } from '../../src/errors.ts';
 import { keyShareSecret } from '../../src/keyshare.ts';
 import { seededRng } from '../../src/rng.ts';
-import { keygen, pick, sign } from './fixtures.ts';
+import { runParties } from '../../src/simulation/network.ts';
+import { abortOf, flipByte, keygen, pick, rewrite, sign } from './fixtures.ts';
 
 describe('DKLs23 refresh', () => {
   const old = keygen(2, 3, 'refresh-keygen');
@@ -29,5 +31,39 @@ describe('DKLs23 refresh', () => {
   it('a refreshed share combined with an old one signs nothing', () => {
     const digest = seededRng('refresh-mix')(32);
     expect(() => sign([fresh[0]!, old[1]!], digest, 'refresh-mix')).toThrow(ProtocolAbort);
+  });
+});
+
+describe('DKLs23 refresh under attack', () => {
+  const old = keygen(2, 3, 'refresh-attack-keygen');
+
+  it('a refresh share off the zero-constant polynomial aborts, blaming its dealer', () => {
+    const parties = __TESTS.refreshPartiesWithFaults(
+      { session: 'refresh-attack', shares: old, rng: seededRng('refresh-attack') },
+      new Map([[3, { shareOffset: 5n }]]),
+    );
+    const abort = abortOf(() => runParties(parties));
+    expect(abort.reason).toBe('invalid-share');
+    expect(abort.culprits).toEqual([3]);
+  });
+
+  it('a tampered refresh message aborts, blaming its sender', () => {
+    const abort = abortOf(() =>
+      simulateRefresh({
+        shares: old,
+        rng: seededRng('refresh-tamper'),
+        tamper: rewrite(
+          (i) => i.round === 2 && !i.broadcast && i.from === 2 && i.recipient === 1,
+          flipByte(31),
+        ),
+      }),
+    );
+    expect(abort.culprits).toEqual([2]);
+  });
+
+  it('refresh needs every share', () => {
+    expect(() => simulateRefresh({ shares: old.slice(0, 2), rng: seededRng('refresh-few') })).toThrow(
+      UsageError,
+    );
   });
 });

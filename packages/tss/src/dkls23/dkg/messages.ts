@@ -17,6 +17,8 @@ export type Round2Broadcast = {
   proof?: { K: Point; z: bigint };
   chainCode: Uint8Array;
   salt: Uint8Array;
+  /** Digest of this round's direct message to each peer, in peer order (binds them to the broadcast). */
+  directDigests: Uint8Array[];
 };
 export type Round2Direct = { share: bigint; zeroSeed: Uint8Array; baseOt: Uint8Array };
 export type Round3Broadcast = { echo: Uint8Array; confirmation: Uint8Array };
@@ -35,10 +37,17 @@ export function encodeRound2(m: Round2Broadcast): Uint8Array {
   const w = new ByteWriter().raw(m.echo).u8(m.coefficients.length);
   for (const c of m.coefficients) w.raw(pointBytes(c));
   if (m.proof) w.raw(pointBytes(m.proof.K)).raw(scalarBytes(m.proof.z));
-  return w.raw(m.chainCode).raw(m.salt).finish();
+  w.raw(m.chainCode).raw(m.salt).u8(m.directDigests.length);
+  for (const d of m.directDigests) w.raw(d);
+  return w.finish();
 }
 /** `count` is the exact polynomial length expected (t, or t−1 for refresh). */
-export function decodeRound2(bytes: Uint8Array, count: number, withProof: boolean): Round2Broadcast {
+export function decodeRound2(
+  bytes: Uint8Array,
+  count: number,
+  withProof: boolean,
+  peers: number,
+): Round2Broadcast {
   const r = new ByteReader(bytes);
   const echo = r.raw(32, 'echo');
   const length = r.u8('coefficients.count');
@@ -53,7 +62,12 @@ export function decodeRound2(bytes: Uint8Array, count: number, withProof: boolea
         z: decodeSecpScalar(r.raw(32, 'proof.z'), 'proof.z', { allowZero: true }),
       }
     : undefined;
-  const m = { echo, coefficients, proof, chainCode: r.raw(32, 'chainCode'), salt: r.raw(32, 'salt') };
+  const chainCode = r.raw(32, 'chainCode');
+  const salt = r.raw(32, 'salt');
+  const digests = r.u8('directDigests.count');
+  if (digests !== peers) throw new RangeError(`directDigests: expected ${peers}, got ${digests}`);
+  const directDigests = Array.from({ length: digests }, (_, k) => r.raw(32, `directDigests[${k}]`));
+  const m = { echo, coefficients, proof, chainCode, salt, directDigests };
   r.end('round-2 broadcast');
   return m;
 }

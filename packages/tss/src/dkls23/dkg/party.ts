@@ -64,6 +64,8 @@ export type DkgOptions = {
   rng: Rng;
   /** Refresh mode: this party's current share (all n parties take part). */
   refresh?: LoadedShare;
+  /** Test seam: a dealer that adds this offset to every share it deals (consistently committed). */
+  faults?: { shareOffset?: bigint };
 };
 
 /** Evaluates Feldman commitments at x = k (public data); refresh polynomials have no constant term. */
@@ -84,6 +86,7 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
   private readonly threshold: number;
   private readonly n: number;
   private readonly old: LoadedShare | undefined;
+  private readonly shareOffset: bigint;
   private readonly context: Uint8Array;
   /** Polynomial f_i: a_0..a_{t−1} (a_0 = 0 for refresh). */
   private readonly poly: bigint[];
@@ -118,6 +121,7 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
     this.threshold = opts.threshold;
     this.n = opts.parties;
     this.old = opts.refresh;
+    this.shareOffset = opts.faults?.shareOffset ?? 0n;
     const ctx = new Transcript('dkls23/dkg/context')
       .append('session', opts.session)
       .append('threshold', opts.threshold)
@@ -240,14 +244,7 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
       const K = baseMul(k);
       proof = { K, z: mod(k + this.proofChallenge(this.index, this.commitments[0]!, K) * this.poly[0]!) };
     }
-    this.round2 = encodeRound2({
-      echo: this.echo1,
-      coefficients: this.commitments,
-      proof,
-      chainCode: this.chainCodeShare,
-      salt: this.salt,
-    });
-    const out: Outgoing[] = [{ to: null, payload: this.round2 }];
+    const directs: Outgoing[] = [];
     for (const j of this.peers) {
       // This party as base-OT receiver, i.e. extension sender ("Alice") toward j; its random
       // choices become Δ (complemented) once j's all-but-one OT corrections arrive in round 3.
@@ -264,16 +261,36 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
       this.baseOtReceived.set(j, { choices, keys: baseOt.keys });
       const zeroSeed = this.rng(32);
       this.zeroContributions.set(j, zeroSeed);
-      out.push({
+      directs.push({
         to: j,
         payload: encodeRound2Direct({
-          share: evaluatePolynomial(this.poly, j),
+          share: mod(evaluatePolynomial(this.poly, j) + this.shareOffset),
           zeroSeed,
           baseOt: baseOt.message,
         }),
       });
     }
-    return out;
+    // The broadcast carries a digest of each direct message (DESIGN §3 item 4 for direct content):
+    // a recipient whose direct message differs from what its sender committed to can blame the
+    // sender, instead of discovering a broken pairwise setup or zero-sharing later.
+    this.round2 = encodeRound2({
+      echo: this.echo1,
+      coefficients: this.commitments,
+      proof,
+      chainCode: this.chainCodeShare,
+      salt: this.salt,
+      directDigests: directs.map((d) => this.directDigest(this.index, d.to!, d.payload)),
+    });
+    return [{ to: null, payload: this.round2 }, ...directs];
+  }
+
+  private directDigest(from: number, to: number, payload: Uint8Array): Uint8Array {
+    return new Transcript('dkls23/dkg/direct')
+      .append('sid', this.sid)
+      .append('from', from)
+      .append('to', to)
+      .append('payload', payload)
+      .digest();
   }
 
   private afterRound2(inbox: RoundInbox): Outgoing[] {
@@ -284,7 +301,7 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
       broadcasts.set(
         j,
         this.decodeFrom(j, 'round-2 broadcast', () =>
-          decodeRound2(inbox.broadcast.get(j)!, count, !this.old),
+          decodeRound2(inbox.broadcast.get(j)!, count, !this.old, this.peers.length),
         ),
       );
       directs.set(
@@ -294,6 +311,17 @@ export class DklsKeygenParty extends RoundParty<KeyShare> {
     }
     // DESIGN §3 item 4: everyone saw the same round-1 broadcasts before any share is used.
     this.checkEchoes(1, this.echo1, new Map([...broadcasts].map(([j, m]) => [j, m.echo])));
+    for (const j of this.peers) {
+      // j's peers in index order: this party's position among them locates its digest.
+      const position = this.parties.filter((q) => q !== j).indexOf(this.index);
+      const expected = broadcasts.get(j)!.directDigests[position]!;
+      if (!equalBytes(this.directDigest(j, this.index, inbox.direct.get(j)!), expected))
+        throw new ProtocolAbort(
+          'commitment-mismatch',
+          [j],
+          `party ${j} sent a direct message it did not broadcast a digest of`,
+        );
+    }
 
     let x = evaluatePolynomial(this.poly, this.index);
     const aggregate: Point[] = this.commitments.slice();
