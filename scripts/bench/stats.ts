@@ -36,13 +36,6 @@ export function summarize(samples: readonly number[]): Timing {
   };
 }
 
-/** Median of each sample series taken at the same index: summarises several phases of one run. */
-export function summarizeSeries(series: Record<string, readonly number[]>): Record<string, Timing> {
-  const out: Record<string, Timing> = {};
-  for (const [name, samples] of Object.entries(series)) out[name] = summarize(samples);
-  return out;
-}
-
 /** A ratio numerator / denominator compared with an upper-bound target (lower is better). */
 export type RatioRecord = {
   value: number | null;

@@ -88,17 +88,6 @@ export async function measureGroup(
   });
 }
 
-/** Measures one case on its own. */
-export async function measurePhases(
-  label: string,
-  settings: BenchSettings,
-  run: BenchCase['run'],
-  opts: { warmup?: boolean } = {},
-): Promise<Measured<PhaseTimings>> {
-  const [result] = await measureGroup(settings, [{ label, run }], opts);
-  return result!;
-}
-
 /** Times one synchronous or asynchronous call; returns its value and the elapsed ms. */
 export async function timed<T>(fn: () => T | Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
