@@ -2,15 +2,16 @@
 // inputs behind a fixed prefix: the OT-extension PRG and the pad hash call it thousands of times
 // per signing with the same session id in front. When prefix ‖ data fits one rate block and the
 // output fits one squeeze, the sponge is a single permutation of a precomputed state; we run that
-// permutation directly (noble's keccakP) instead of building a hasher per call. Output is
+// permutation directly (keccak.ts, an unrolled Keccak-p[1600, 12]) instead of building a hasher
+// per call. Output is
 // byte-for-byte TurboSHAKE256 (tested against noble's turboshake256).
-import { keccakP } from '@noble/hashes/sha3.js';
+
 import { turboshake256 } from '@noble/hashes/sha3-addons.js';
+import { keccakP12 } from './keccak.ts';
 
 export type PrefixedXof = (data: Uint8Array) => Uint8Array;
 
 const RATE = 136;
-const ROUNDS = 12;
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** data ↦ TurboSHAKE256_D(prefix ‖ data) truncated to dkLen bytes. */
@@ -30,7 +31,7 @@ export function prefixedXof(prefix: Uint8Array, domain: number, dkLen: number): 
     for (let i = 0; i < data.length; i++) state[prefix.length + i]! ^= data[i]!;
     state[end]! ^= domain;
     state[RATE - 1]! ^= 0x80;
-    keccakP(state32, ROUNDS);
+    keccakP12(state32);
     return state.slice(0, dkLen);
   };
 }
@@ -67,7 +68,7 @@ export function prefixedXofView(
     for (let i = 0; i < data.length; i++) state[prefix.length + i]! ^= data[i]!;
     state[end]! ^= domain;
     state[RATE - 1]! ^= 0x80;
-    keccakP(state32, ROUNDS);
+    keccakP12(state32);
     return view;
   };
 }

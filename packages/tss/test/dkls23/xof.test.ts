@@ -1,5 +1,7 @@
+import { keccakP } from '@noble/hashes/sha3.js';
 import { turboshake256 } from '@noble/hashes/sha3-addons.js';
 import { describe, expect, it } from 'vitest';
+import { keccakP12 } from '../../src/dkls23/keccak.ts';
 import { prefixedXof, prefixedXofView } from '../../src/dkls23/xof.ts';
 import { seededRng } from '../../src/rng.ts';
 
@@ -27,6 +29,18 @@ describe('single-permutation TurboSHAKE256 used by the OT PRG and pads', () => {
         const v = view(data);
         expect(new Uint8Array(v.buffer, v.byteOffset, dkLen)).toEqual(expected);
       }
+    }
+  });
+
+  it('the unrolled Keccak-p[1600, 12] equals noble keccakP with 12 rounds', () => {
+    const rng = seededRng('keccak');
+    for (let k = 0; k < 50; k++) {
+      const bytes = rng(200);
+      const a = new Uint32Array(bytes.buffer.slice(0));
+      const b = new Uint32Array(bytes.buffer.slice(0));
+      keccakP(a, 12);
+      keccakP12(b);
+      expect(b).toEqual(a);
     }
   });
 });
