@@ -37,4 +37,5 @@ export function validateSchemeMaterial(scheme: SchemeId, view: PublicView, secre
         `publicShares[${j - 1}]: not on the same degree-${view.threshold - 1} polynomial`,
       );
   }
+  if (scheme === 'ecdsa-secp256k1') validateEcdsaMaterial(view, secret);
 }

@@ -47,6 +47,17 @@ describe('DKLs23 key generation and signing, 2-of-3', () => {
     }
   });
 
+  it('refuses to load a share whose pairwise setup is truncated or altered', () => {
+    const s = shares[0]!;
+    const secret = keyShareSecret(s);
+    const build = (secretMaterial: Uint8Array) => new KeyShare({ ...s.publicView(), secretMaterial });
+    expect(() => build(secret.subarray(0, secret.length - 1))).toThrow(/setup/);
+    const wrongCount = Uint8Array.from(secret);
+    wrongCount[33] = 7; // peer count
+    expect(() => build(wrongCount)).toThrow(/setup/);
+    expect(() => build(Uint8Array.of(...secret, 0))).toThrow(/setup/);
+  });
+
   it('never prints the secret share or setup', () => {
     const s = shares[0]!;
     expect(JSON.stringify(s)).toContain('<redacted>');
