@@ -1,6 +1,7 @@
 // @coffer/tss public surface. Internal modules are not re-exported; the simulator lives at
 // @coffer/tss/simulator.
 
+export { ByteReader, ByteWriter, DecodeError } from './codec/bytes.ts';
 export { decodeWire, encodeWire, WIRE_VERSION } from './codec/wire.ts';
 export { parseDerivationPath } from './derivation.ts';
 export { type AbortReason, ProtocolAbort, UsageError } from './errors.ts';

@@ -4,12 +4,13 @@
 // XChaCha20-Poly1305 (the header is the associated data, so a ciphertext cannot be moved to another
 // envelope). Decoding is strict: exact layout, bounded lengths, no trailing bytes.
 
-import { Transcript } from '@coffer/tss';
+import { ByteReader, ByteWriter, DecodeError, Transcript } from '@coffer/tss';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from '@noble/ciphers/utils.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 
 export const ENVELOPE_VERSION = 1;
 const MAGIC = [0x43, 0x46, 0x45, 0x56]; // "CFEV"
@@ -44,106 +45,29 @@ export class EnvelopeError extends Error {
   }
 }
 
-const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
-
-class Writer {
-  private parts: Uint8Array[] = [];
-  u8(n: number): this {
-    this.parts.push(Uint8Array.of(n));
-    return this;
-  }
-  u16(n: number): this {
-    this.parts.push(Uint8Array.of(n >>> 8, n & 0xff));
-    return this;
-  }
-  raw(b: Uint8Array): this {
-    this.parts.push(b);
-    return this;
-  }
-  str8(s: string): this {
-    const b = enc.encode(s);
-    if (b.length > 255) throw new EnvelopeError('string', 'longer than 255 bytes');
-    return this.u8(b.length).raw(b);
-  }
-  str16(s: string): this {
-    const b = enc.encode(s);
-    if (b.length > 0xffff) throw new EnvelopeError('string', 'too long');
-    return this.u16(b.length).raw(b);
-  }
-  bytes32(b: Uint8Array): this {
-    const len = new Uint8Array(4);
-    new DataView(len.buffer).setUint32(0, b.length);
-    return this.raw(len).raw(b);
-  }
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.parts.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of this.parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  }
-}
-
-class Reader {
-  private o = 0;
-  constructor(private readonly b: Uint8Array) {}
-  take(n: number, field: string): Uint8Array {
-    if (this.o + n > this.b.length) throw new EnvelopeError(field, 'truncated');
-    const out = this.b.subarray(this.o, this.o + n);
-    this.o += n;
-    return out;
-  }
-  u8(field: string): number {
-    return this.take(1, field)[0]!;
-  }
-  u16(field: string): number {
-    const b = this.take(2, field);
-    return (b[0]! << 8) | b[1]!;
-  }
-  str(len: number, field: string): string {
-    try {
-      return dec.decode(this.take(len, field));
-    } catch (e) {
-      if (e instanceof EnvelopeError) throw e;
-      throw new EnvelopeError(field, 'is not UTF-8');
-    }
-  }
-  bytes32(field: string, max: number): Uint8Array {
-    const len = new DataView(this.take(4, field).slice().buffer).getUint32(0);
-    if (len > max) throw new EnvelopeError(field, `longer than ${max} bytes`);
-    return this.take(len, field);
-  }
-  get offset(): number {
-    return this.o;
-  }
-  end(): void {
-    if (this.o !== this.b.length) throw new EnvelopeError('$', 'trailing bytes');
-  }
-}
+const MAX_SESSION_BYTES = 256;
+const MAX_NODE_ID_BYTES = 255;
 
 function header(e: Omit<Envelope, 'payload'>): Uint8Array {
-  return new Writer()
+  return new ByteWriter()
     .raw(Uint8Array.from(MAGIC))
     .u8(ENVELOPE_VERSION)
     .u8(e.kind === 'protocol' ? 0 : 1)
     .raw(hexToBytesStrict(e.id, ID_LENGTH, 'id'))
-    .str16(e.session)
+    .string(e.session)
     .u16(e.round)
-    .str8(e.from)
-    .str8(e.to)
+    .string(e.from)
+    .string(e.to)
     .u8(e.encrypted ? 1 : 0)
     .finish();
 }
 
 function signedMessage(body: Uint8Array): Uint8Array {
-  return new Transcript('coffer/peer-envelope/v1').append('body', body).digest();
+  return new Transcript('peer-envelope/v1').append('body', body).digest();
 }
 
 export function newEnvelopeId(): string {
-  return Buffer.from(randomBytes(ID_LENGTH)).toString('hex');
+  return bytesToHex(randomBytes(ID_LENGTH));
 }
 
 /** Serialises and signs; `sign` is the node identity (in the HSM or sealed). */
@@ -154,9 +78,15 @@ export async function sealEnvelope(
   if (e.payload.length > MAX_ENVELOPE_PAYLOAD) throw new EnvelopeError('payload', 'too large');
   if (!Number.isInteger(e.round) || e.round < 0 || e.round > 0xffff)
     throw new EnvelopeError('round', 'out of range');
-  const body = new Writer().raw(header(e)).bytes32(e.payload).finish();
+  const utf8 = (v: string) => new TextEncoder().encode(v).length;
+  if (utf8(e.session) === 0 || utf8(e.session) > MAX_SESSION_BYTES)
+    throw new EnvelopeError('session', `must be 1..${MAX_SESSION_BYTES} bytes`);
+  for (const field of ['from', 'to'] as const)
+    if (utf8(e[field]) > MAX_NODE_ID_BYTES)
+      throw new EnvelopeError(field, `longer than ${MAX_NODE_ID_BYTES} bytes`);
+  const body = new ByteWriter().raw(header(e)).bytes(e.payload).finish();
   const signature = await sign(signedMessage(body));
-  return new Writer().raw(body).raw(signature).finish();
+  return new ByteWriter().raw(body).raw(signature).finish();
 }
 
 /** Strict decode; returns the envelope and the bytes its signature covers. Does not verify. */
@@ -165,29 +95,49 @@ export function decodeEnvelope(bytes: Uint8Array): {
   signed: Uint8Array;
   signature: Uint8Array;
 } {
-  const r = new Reader(bytes);
-  const magic = r.take(4, 'magic');
-  if (!MAGIC.every((m, i) => magic[i] === m)) throw new EnvelopeError('magic', 'not a Coffer envelope');
-  const version = r.u8('version');
-  if (version !== ENVELOPE_VERSION) throw new EnvelopeError('version', `unsupported ${version}`);
-  const kindByte = r.u8('kind');
-  if (kindByte > 1) throw new EnvelopeError('kind', `unknown ${kindByte}`);
-  const id = Buffer.from(r.take(ID_LENGTH, 'id')).toString('hex');
-  const session = r.str(r.u16('session'), 'session');
-  if (session.length === 0) throw new EnvelopeError('session', 'empty');
-  const round = r.u16('round');
-  const from = r.str(r.u8('from'), 'from');
-  const to = r.str(r.u8('to'), 'to');
-  const flags = r.u8('flags');
-  if (flags > 1) throw new EnvelopeError('flags', `unknown ${flags}`);
-  const payload = r.bytes32('payload', MAX_ENVELOPE_PAYLOAD);
-  const signedLength = r.offset;
-  const signature = r.take(SIGNATURE_LENGTH, 'signature');
-  r.end();
+  let fields: Omit<Envelope, 'encrypted'> & { flags: number };
+  let signedLength: number;
+  let signature: Uint8Array;
+  try {
+    const r = new ByteReader(bytes);
+    const magic = r.raw(4, 'magic');
+    if (!MAGIC.every((m, i) => magic[i] === m)) throw new EnvelopeError('magic', 'not a Coffer envelope');
+    const version = r.u8('version');
+    if (version !== ENVELOPE_VERSION) throw new EnvelopeError('version', `unsupported ${version}`);
+    const kindByte = r.u8('kind');
+    if (kindByte > 1) throw new EnvelopeError('kind', `unknown ${kindByte}`);
+    const id = bytesToHex(r.raw(ID_LENGTH, 'id'));
+    const session = r.string('session', MAX_SESSION_BYTES);
+    if (session.length === 0) throw new EnvelopeError('session', 'empty');
+    const round = r.u16('round');
+    const from = r.string('from', MAX_NODE_ID_BYTES);
+    const to = r.string('to', MAX_NODE_ID_BYTES);
+    const flags = r.u8('flags');
+    if (flags > 1) throw new EnvelopeError('flags', `unknown ${flags}`);
+    const payload = r.bytes('payload', { max: MAX_ENVELOPE_PAYLOAD });
+    signedLength = bytes.length - r.remaining;
+    signature = r.raw(SIGNATURE_LENGTH, 'signature');
+    r.end('envelope');
+    fields = { kind: kindByte === 0 ? 'protocol' : 'control', id, session, round, from, to, flags, payload };
+  } catch (e) {
+    if (e instanceof DecodeError) {
+      const [field = '$', ...rest] = e.message.split(': ');
+      throw new EnvelopeError(
+        field,
+        /trailing/.test(e.message)
+          ? 'trailing bytes'
+          : /needs \d+ bytes/.test(e.message)
+            ? `truncated (${rest.join(': ')})`
+            : rest.join(': '),
+      );
+    }
+    throw e;
+  }
+  const { flags, payload, kind, id, session, round, from, to } = fields;
   if (flags === 1 && to === '') throw new EnvelopeError('to', 'an encrypted envelope needs a recipient');
   return {
     envelope: {
-      kind: kindByte === 0 ? 'protocol' : 'control',
+      kind,
       id,
       session,
       round,
@@ -215,7 +165,8 @@ export function verifyEnvelopeSignature(
 
 /** Direction-bound payload key: HKDF(X25519(a, B)) with both node ids in the info. */
 export function payloadKey(shared: Uint8Array, from: string, to: string): Uint8Array {
-  return hkdf(sha256, shared, undefined, enc.encode(`coffer/peer-payload/v1\0${from}\0${to}`), 32);
+  const info = new Transcript('peer-payload/v1').append('from', from).append('to', to).digest();
+  return hkdf(sha256, shared, undefined, info, 32);
 }
 
 export function encryptPayload(
@@ -225,7 +176,7 @@ export function encryptPayload(
 ): Uint8Array {
   const nonce = randomBytes(NONCE_LENGTH);
   const ct = xchacha20poly1305(key, nonce, header(e)).encrypt(plaintext);
-  return new Writer().raw(nonce).raw(ct).finish();
+  return new ByteWriter().raw(nonce).raw(ct).finish();
 }
 
 export function decryptPayload(key: Uint8Array, e: Envelope): Uint8Array {
@@ -241,5 +192,5 @@ export function decryptPayload(key: Uint8Array, e: Envelope): Uint8Array {
 function hexToBytesStrict(hex: string, length: number, field: string): Uint8Array {
   if (hex.length !== length * 2 || !/^[0-9a-f]*$/.test(hex))
     throw new EnvelopeError(field, `must be ${length} bytes of hex`);
-  return Uint8Array.from(Buffer.from(hex, 'hex'));
+  return hexToBytes(hex);
 }
