@@ -134,6 +134,19 @@ describe('coffer against three signer-node processes', () => {
   it('verifies the audit log through the node, and offline on the SQLite file; a tampered copy fails', async () => {
     const online = await json(['audit', 'verify', ...at(0)]);
     expect(online).toMatchObject({ ok: true, problems: [] });
+    // The auditor key from a file (kept out of the process list), readable output.
+    const keyFile = join(c.dir, 'auditor.key');
+    writeFileSync(keyFile, `${c.spec.auditorToken}\n`, { mode: 0o600 });
+    const readableOnline = await coffer([
+      'audit',
+      'verify',
+      '--url',
+      c.nodes[0]!.url,
+      '--api-key-file',
+      keyFile,
+    ]);
+    expect(readableOnline.code).toBe(0);
+    expect(readableOnline.stdout).toContain('audit log intact');
     expect(online.entries).toBeGreaterThan(3);
     // The key a peer pinned for node-a, not what node-a says about itself.
     const pins = JSON.parse(readFileSync(c.spec.nodes[1]!.config, 'utf8')) as {
