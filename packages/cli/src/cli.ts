@@ -261,9 +261,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
         io.out(help());
         return EXIT.ok;
       }
-      throw new UsageError(
-        argv.length === 0 ? 'no command given' : `unknown command "${rest.join(' ')}"; see coffer --help`,
-      );
+      throw new UsageError(unknownCommand(rest));
     }
     const cmd = COMMANDS[name]!;
     const options = { ...GLOBAL, ...cmd.options };
@@ -296,21 +294,39 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/**
+ * The command is the first one or two words; `--json` may come before them (`coffer --json wallet list`).
+ * Returns the command's remaining arguments, or the words that named no command.
+ */
 function commandName(argv: string[]): { name: string | undefined; rest: string[] } {
-  const words: string[] = [];
-  for (const a of argv) {
-    if (a.startsWith('-')) break;
-    words.push(a);
-    if (words.length === 2) break;
+  const words: number[] = [];
+  for (const [i, a] of argv.entries()) {
+    if (a === '--json') continue;
+    if (a.startsWith('-') || words.length === 2) break;
+    words.push(i);
   }
-  const [first, second] = words;
+  const [first, second] = words.map((i) => argv[i]!);
+  const without = (n: number) => argv.filter((_, i) => !words.slice(0, n).includes(i));
   if (first !== undefined && GROUPS.includes(first)) {
     const name = second !== undefined ? `${first} ${second}` : undefined;
-    if (name !== undefined && COMMANDS[name]) return { name, rest: argv.slice(2) };
-    return { name: undefined, rest: words };
+    if (name !== undefined && COMMANDS[name]) return { name, rest: without(2) };
+    return { name: undefined, rest: [first, ...(second !== undefined ? [second] : [])] };
   }
-  if (first !== undefined && COMMANDS[first]) return { name: first, rest: argv.slice(1) };
-  return { name: undefined, rest: words };
+  if (first !== undefined && COMMANDS[first]) return { name: first, rest: without(1) };
+  return { name: undefined, rest: first !== undefined ? [first] : [] };
+}
+
+function unknownCommand(words: string[]): string {
+  if (words.length === 0) return 'no command given (the command comes before its flags)';
+  const [group] = words;
+  const subs = Object.keys(COMMANDS)
+    .filter((n) => n.startsWith(`${group} `))
+    .map((n) => n.slice(group!.length + 1));
+  if (subs.length > 0)
+    return words.length === 1
+      ? `"${group}" needs a subcommand: ${subs.join(', ')}`
+      : `unknown command "${words.join(' ')}"; "${group}" has: ${subs.join(', ')}`;
+  return `unknown command "${words.join(' ')}"; see coffer --help`;
 }
 
 function fail(e: unknown, json: boolean, io: Io): number {

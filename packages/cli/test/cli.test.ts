@@ -100,8 +100,10 @@ describe('coffer against three signer-node processes', () => {
     const plain = await coffer(['wallet', 'address', id, '--chain', 'evm'], { env });
     expect(plain.code).toBe(0);
     expect(plain.stdout).toBe(`${evm.address}\n`);
-    const readable = await coffer(['wallet', 'list'], { env });
-    expect(readable.stdout).toContain(`${id}  ecdsa-secp256k1  2-of-3`);
+    const readable = await coffer(['--json', 'wallet', 'list'], { env });
+    expect(JSON.parse(readable.stdout).wallets).toHaveLength(2);
+    const text = await coffer(['wallet', 'list'], { env });
+    expect(text.stdout).toContain(`${id}  ecdsa-secp256k1  2-of-3`);
     // An Ed25519 key has no EVM address: the operation fails (1) and says which it has.
     const none = await json(['wallet', 'address', wallets['eddsa-ed25519']!.id, '--chain', 'evm'], 1, env);
     expect(none.error.code).toBe('no-address');
@@ -221,6 +223,12 @@ describe('exit codes without a node', () => {
       [['audit', 'verify', '--db', '/nonexistent/node.sqlite'], '--identity-key'],
       [['node', 'init'], '--config'],
       [['wallet', 'frobnicate'], 'wallet frobnicate'],
+      [['wallet'], 'list, show, address'],
+      [['wallet', 'list', '--url', 'http://127.0.0.1:7001', '--timeout-ms', '0'], '--timeout-ms'],
+      [
+        ['sign', '--url', 'http://127.0.0.1:7001', '--wallet', 'a'.repeat(64), '--digest', digest, 'extra'],
+        'extra',
+      ],
     ];
     await Promise.all(
       cases.map(async ([args, flag]) => {
