@@ -202,6 +202,22 @@ describe('coffer against three signer-node processes', () => {
   }, 60_000);
 });
 
+describe('coffer when nodes go down', () => {
+  it('one node down still signs; two down exit 1 with not-enough-signers naming them', async () => {
+    const w = wallets['eddsa-ed25519']!;
+    await c.nodes[2]!.kill9();
+    const r = await json(['sign', ...at(0), '--wallet', w.id, '--digest', 'c0ffee']);
+    expect(r.signers.sort()).toEqual(['node-a', 'node-b']);
+    expect(verifySignature('eddsa-ed25519', w.publicKey, 'c0ffee', r.signature)).toBe(true);
+    await c.nodes[1]!.kill9();
+    const down = await json(['sign', ...at(0), '--wallet', w.id, '--digest', 'c0ffee'], 1);
+    expect(down.error).toMatchObject({ status: 503, code: 'not-enough-signers' });
+    expect(down.error.message).toContain('down: node-b, node-c');
+    const gone = await json(['wallet', 'list', ...at(2)], 3);
+    expect(gone.error.code).toBe('unreachable');
+  }, 60_000);
+});
+
 describe('exit codes without a node', () => {
   it('usage errors exit 2 and name the flag', async () => {
     const cases: Array<[string[], string]> = [
