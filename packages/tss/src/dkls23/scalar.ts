@@ -1,12 +1,12 @@
 // Scalar and point helpers over secp256k1 shared by every DKLs23 layer. Secret scalars are only
-// multiplied with the constant-time ladder (`Point.multiply`); `multiplyUnsafe` is reserved for
-// public scalars and points (Feldman checks, proof verification).
+// multiplied with noble's constant-shape path (`Point.multiply`, which uses a point's wNAF table when
+// `precompute` built one); `multiplyUnsafe` is reserved for public scalars and points (Feldman
+// checks, proof verification). All curve arithmetic is noble's (DESIGN §3).
 import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Rng } from '../rng.ts';
-import { combBaseMultiply, jacobianGlvMultiply } from './ot/jacobian.ts';
 
 export const Point = secp256k1.Point;
 export type Point = InstanceType<typeof secp256k1.Point>;
@@ -78,14 +78,19 @@ export function hashToScalar(data: Uint8Array): bigint {
   return bytesToScalar(sha256(data));
 }
 
-/** k·G (fixed-base comb, scalar-independent loop shape, ot/jacobian.ts); zero gives the identity. */
+/** k·G for a secret scalar (noble's precomputed base table); zero gives the identity. */
 export function baseMul(k: bigint): Point {
-  return k === 0n ? Point.ZERO : combBaseMultiply(mod(k));
+  const r = mod(k);
+  return r === 0n ? Point.ZERO : Point.BASE.multiply(r);
 }
 
-/** k·P for a secret scalar and any point (GLV fixed window, scalar-independent loop shape). */
+/**
+ * k·P for a secret scalar and any point (noble's constant-shape `multiply`; uses P's wNAF table
+ * if `P.precompute(w)` built one). Zero or the identity gives the identity.
+ */
 export function secretMul(p: Point, k: bigint): Point {
-  return k === 0n || p.is0() ? Point.ZERO : jacobianGlvMultiply(p, mod(k));
+  const r = mod(k);
+  return r === 0n || p.is0() ? Point.ZERO : p.multiply(r);
 }
 
 /** k·P where both k and P are public (variable time). */

@@ -81,38 +81,3 @@ describe('DKLs23 OT extension (KOS with corrected check)', () => {
     expect(() => otExtSend(alice, sid, message)).toThrow(OtCheckError);
   });
 });
-
-describe('secret-scalar point multiplication (ot/jacobian.ts)', () => {
-  it('GLV multiplication agrees with noble for random and edge scalars', async () => {
-    const { jacobianGlvMultiply } = await import('../../src/dkls23/ot/jacobian.ts');
-    const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');
-    const rng = seededRng('glv');
-    const edges = [1n, 2n, 15n, 16n, 255n, N - 1n, N - 2n, 1n << 128n, (1n << 128n) - 1n];
-    for (let i = 0; i < 30; i++) {
-      const Q = Point.BASE.multiply(randomScalar(rng));
-      const k = i < edges.length ? edges[i]! : randomScalar(rng);
-      expect(jacobianGlvMultiply(Q, k).equals(Q.multiply(k))).toBe(true);
-    }
-  });
-
-  it('a 4-bit comb on an arbitrary point agrees with noble', async () => {
-    const { buildComb, combMultiply } = await import('../../src/dkls23/ot/jacobian.ts');
-    const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');
-    const rng = seededRng('comb4');
-    const Q = Point.BASE.multiply(randomScalar(rng));
-    const comb = buildComb(Q, 4);
-    for (const k of [1n, 15n, 16n, 17n, N - 1n, randomScalar(rng), randomScalar(rng), randomScalar(rng)])
-      expect(combMultiply(comb, k).equals(Q.multiply(k))).toBe(true);
-  });
-
-  it('the fixed-base comb agrees with noble for random and edge scalars', async () => {
-    const { combBaseMultiply } = await import('../../src/dkls23/ot/jacobian.ts');
-    const { Point, randomScalar, N } = await import('../../src/dkls23/scalar.ts');
-    const rng = seededRng('comb');
-    const edges = [1n, 2n, 255n, 256n, 257n, N - 1n, 1n << 248n, (1n << 255n) + 1n];
-    for (let i = 0; i < 30; i++) {
-      const k = i < edges.length ? edges[i]! : randomScalar(rng);
-      expect(combBaseMultiply(k).equals(Point.BASE.multiply(k))).toBe(true);
-    }
-  });
-});

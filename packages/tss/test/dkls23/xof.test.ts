@@ -1,11 +1,9 @@
-import { keccakP } from '@noble/hashes/sha3.js';
 import { turboshake256 } from '@noble/hashes/sha3-addons.js';
 import { describe, expect, it } from 'vitest';
-import { keccakP12 } from '../../src/dkls23/keccak.ts';
 import { prefixedXof, prefixedXofView } from '../../src/dkls23/xof.ts';
 import { seededRng } from '../../src/rng.ts';
 
-describe('single-permutation TurboSHAKE256 used by the OT PRG and pads', () => {
+describe('prefixed TurboSHAKE256 used by the OT PRG and pads', () => {
   it('equals noble turboshake256 on every prefix and input length the protocol uses, and beyond', () => {
     const rng = seededRng('xof');
     for (const [prefixLength, dataLength, dkLen, domain] of [
@@ -13,7 +11,7 @@ describe('single-permutation TurboSHAKE256 used by the OT PRG and pads', () => {
       [64, 34, 96, 0x0c],
       [17, 0, 64, 0x0d],
       [64, 71, 96, 0x0c], // exactly one byte short of the rate
-      [64, 72, 96, 0x0c], // a second block: falls back to noble
+      [64, 72, 96, 0x0c], // a second block
       [100, 100, 200, 0x1f],
     ] as const) {
       const prefix = rng(prefixLength);
@@ -29,18 +27,6 @@ describe('single-permutation TurboSHAKE256 used by the OT PRG and pads', () => {
         const v = view(data);
         expect(new Uint8Array(v.buffer, v.byteOffset, dkLen)).toEqual(expected);
       }
-    }
-  });
-
-  it('the unrolled Keccak-p[1600, 12] equals noble keccakP with 12 rounds', () => {
-    const rng = seededRng('keccak');
-    for (let k = 0; k < 50; k++) {
-      const bytes = rng(200);
-      const a = new Uint32Array(bytes.buffer.slice(0));
-      const b = new Uint32Array(bytes.buffer.slice(0));
-      keccakP(a, 12);
-      keccakP12(b);
-      expect(b).toEqual(a);
     }
   });
 });

@@ -31,7 +31,6 @@ import {
   secretMul,
 } from '../scalar.ts';
 import { prefixedXof } from '../xof.ts';
-import { buildComb, combMultiply, jacobianGlvMultiply } from './jacobian.ts';
 
 /** TurboSHAKE256 domain byte of the base-OT key derivation. */
 const KEY_DOMAIN = 0x0e;
@@ -101,7 +100,9 @@ export function baseOtReceive(
   // Schnorr verification z·G = K + e·A (public data only).
   if (!baseMul(z).equals(K.add(publicMul(A, proofChallenge(sid, AB, KB)))))
     throw new BaseOtProofError('base OT sender proof of knowledge does not verify');
-  const combA = buildComb(A, 4);
+  // κ secret scalars times the same point A: noble's per-point wNAF table for A pays off
+  // (`precompute`; noble keys the table by this Point object and builds it on first use).
+  A.precompute(8);
   const Bs: Point[] = [];
   const shared: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
@@ -109,8 +110,7 @@ export function baseOtReceive(
     const b = randomScalar(rng);
     const bG = baseMul(b);
     Bs.push(c ? bG.add(A) : bG);
-    // κ secret scalars times the same point A: a comb for A (ot/jacobian.ts) pays off.
-    shared.push(combMultiply(combA, b));
+    shared.push(secretMul(A, b));
   }
   const encodedBs = pointsBytes(Bs);
   const out = new Uint8Array(RECEIVER_MESSAGE_BYTES);
@@ -134,7 +134,7 @@ export function baseOtSenderFinish(
   const shared1: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
     const BB = receiverMessage.subarray(j * POINT_BYTES, (j + 1) * POINT_BYTES);
-    const aB = jacobianGlvMultiply(decodeSecpPoint(BB, `base OT B[${j}]`), state.a);
+    const aB = secretMul(decodeSecpPoint(BB, `base OT B[${j}]`), state.a);
     Bs.push(BB);
     shared0.push(aB);
     shared1.push(aB.subtract(aA));

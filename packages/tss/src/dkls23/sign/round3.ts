@@ -7,7 +7,6 @@ import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import { ProtocolAbort } from '../../errors.ts';
 import type { RoundInbox } from '../../party.ts';
 import { MulCheckError, mulReceiverFinish } from '../multiplication.ts';
-import { buildComb, type Comb, combMultiply } from '../ot/jacobian.ts';
 import {
   baseMul,
   bytesToNumberBE,
@@ -191,31 +190,29 @@ export function verifyEcdsa(r: bigint, s: bigint, z: bigint, Q: Point, knownInve
   if (mod(s * sInv) !== 1n) return false;
   const u1 = mod(z * sInv);
   const u2 = mod(r * sInv);
-  const comb = publicKeyComb(Q);
-  const X = comb
-    ? baseMul(u1).add(u2 === 0n ? P.ZERO : combMultiply(comb, u2))
-    : P.BASE.mulAddUnsafe(u1, Q, u2);
+  const table = publicKeyTable(Q);
+  const X = table ? P.BASE.multiplyUnsafe(u1).add(table.multiplyUnsafe(u2)) : P.BASE.mulAddUnsafe(u1, Q, u2);
   if (X.is0()) return false;
   // x(X) mod n = r, checked projectively (x = X/Z): X ≡ r·Z, or X ≡ (r + n)·Z when r + n < p.
   const Fp = P.Fp;
   return Fp.eql(X.X, Fp.mul(r, X.Z)) || (r + N < Fp.ORDER && Fp.eql(X.X, Fp.mul(r + N, X.Z)));
 }
 
-// Combs for (derived) public keys that sign repeatedly, as a hot wallet's do: built on a key's
-// second verification (about 40 ms, once), after which u2·Q is 32 mixed additions. Public data
-// only; bounded, least recently used entry evicted first.
-const MAX_COMBS = 32;
-const combs = new Map<string, { uses: number; comb?: Comb }>();
+// noble wNAF tables (`Point.precompute`) for (derived) public keys that sign repeatedly, as a hot
+// wallet's do: requested on a key's second verification and built by noble on first use. Public
+// data only; bounded, least recently used entry evicted first.
+const MAX_TABLES = 32;
+const tables = new Map<string, { uses: number; point?: Point }>();
 
-function publicKeyComb(Q: Point): Comb | undefined {
+function publicKeyTable(Q: Point): Point | undefined {
   const key = bytesToHex(Q.toBytes(true));
-  const entry = combs.get(key) ?? { uses: 0 };
-  combs.delete(key);
-  combs.set(key, entry);
-  if (combs.size > MAX_COMBS) combs.delete(combs.keys().next().value!);
+  const entry = tables.get(key) ?? { uses: 0 };
+  tables.delete(key);
+  tables.set(key, entry);
+  if (tables.size > MAX_TABLES) tables.delete(tables.keys().next().value!);
   entry.uses++;
-  if (!entry.comb && entry.uses >= 2) entry.comb = buildComb(Q, 8);
-  return entry.comb;
+  if (!entry.point && entry.uses >= 2) entry.point = P.fromAffine(Q.toAffine()).precompute(8);
+  return entry.point;
 }
 
 function scalar32(v: bigint): Uint8Array {
