@@ -4,6 +4,21 @@
 export { ByteReader, ByteWriter, DecodeError } from './codec/bytes.ts';
 export { decodeWire, encodeWire, WIRE_VERSION } from './codec/wire.ts';
 export { parseDerivationPath } from './derivation.ts';
+export {
+  type EcdsaFinishPresignedPartyOptions,
+  type EcdsaKeygenPartyOptions,
+  type EcdsaPresignPartyOptions,
+  type EcdsaRefreshPartyOptions,
+  type EcdsaSignPartyOptions,
+  ecdsaFinishPresignedParty,
+  ecdsaKeygenParty,
+  ecdsaPresignParty,
+  ecdsaRefreshParty,
+  ecdsaSignParty,
+  isPairwiseSetupUsable,
+  markPairwiseSetupUnusable,
+  Presignature,
+} from './dkls23/index.ts';
 export { type AbortReason, ProtocolAbort, UsageError } from './errors.ts';
 export { FrostKeygenParty } from './frost/keygen.ts';
 export { FrostSignParty } from './frost/sign.ts';
