@@ -9,6 +9,7 @@ export default defineConfig({
       'hsm/test/**/*.test.ts',
       'test-vectors/**/*.test.ts',
       'scripts/**/*.test.ts',
+      'policy/test/**/*.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -1,0 +1,106 @@
+// Approvals: an approver's Ed25519 signature over the exact request digest (which commits to the
+// unsigned transaction bytes and the decoded intent), with its own validity interval.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { canonicalBytes } from './canonical.ts';
+import type { PolicyDocument } from './document.ts';
+import { domainMessage, type SigningKey, verifyEd25519 } from './keys.ts';
+
+export const APPROVAL_DOMAIN = 'coffer/approval/1';
+
+export interface UnsignedApproval {
+  approverId: string;
+  /** Hex request digest (`requestDigest`). */
+  requestDigest: string;
+  approvedAtMs: number;
+  expiresAtMs: number;
+}
+
+export interface Approval extends UnsignedApproval {
+  signature: string;
+}
+
+export type ApprovalRejection =
+  | 'malformed'
+  | 'different-digest'
+  | 'unknown-approver'
+  | 'bad-signature'
+  | 'initiator'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'lifetime-too-long';
+
+export type ApprovalCheck =
+  | { ok: true; approverId: string }
+  | { ok: false; reason: ApprovalRejection; detail: string };
+
+function payload(approval: UnsignedApproval): Uint8Array {
+  return domainMessage(
+    APPROVAL_DOMAIN,
+    canonicalBytes({
+      approverId: approval.approverId,
+      requestDigest: approval.requestDigest,
+      approvedAtMs: approval.approvedAtMs,
+      expiresAtMs: approval.expiresAtMs,
+    }),
+  );
+}
+
+export function signApproval(approval: UnsignedApproval, key: SigningKey): Approval {
+  return { ...approval, signature: bytesToHex(key.sign(payload(approval))) };
+}
+
+export function approverKey(policy: PolicyDocument, approverId: string): string | undefined {
+  for (const group of policy.approverGroups) {
+    for (const approver of group.approvers) if (approver.id === approverId) return approver.publicKey;
+  }
+  return undefined;
+}
+
+export interface ApprovalContext {
+  requestDigest: string;
+  initiator: string;
+  nowMs: number;
+}
+
+/** Checks one approval for one request; every refusal carries its reason. */
+export function verifyApproval(
+  policy: PolicyDocument,
+  approval: Approval,
+  context: ApprovalContext,
+): ApprovalCheck {
+  const reject = (reason: ApprovalRejection, detail: string): ApprovalCheck => ({
+    ok: false,
+    reason,
+    detail,
+  });
+  if (
+    typeof approval !== 'object' ||
+    approval === null ||
+    typeof approval.approverId !== 'string' ||
+    typeof approval.requestDigest !== 'string' ||
+    typeof approval.signature !== 'string' ||
+    !Number.isSafeInteger(approval.approvedAtMs) ||
+    !Number.isSafeInteger(approval.expiresAtMs)
+  ) {
+    return reject('malformed', 'approval fields have the wrong types');
+  }
+  if (approval.requestDigest !== context.requestDigest) {
+    return reject('different-digest', `approval is for request ${approval.requestDigest.slice(0, 16)}…`);
+  }
+  const publicKey = approverKey(policy, approval.approverId);
+  if (publicKey === undefined) return reject('unknown-approver', `${approval.approverId} is not an approver`);
+  if (!verifyEd25519(approval.signature, payload(approval), publicKey)) {
+    return reject('bad-signature', `signature does not verify under ${approval.approverId}'s key`);
+  }
+  if (approval.approverId === context.initiator) {
+    return reject('initiator', `${approval.approverId} initiated the request and cannot approve it`);
+  }
+  if (approval.approvedAtMs > context.nowMs)
+    return reject('not-yet-valid', 'approval is dated in the future');
+  if (approval.expiresAtMs - approval.approvedAtMs > policy.approvals.maxTtlMs) {
+    return reject('lifetime-too-long', `approval lifetime exceeds ${policy.approvals.maxTtlMs} ms`);
+  }
+  if (context.nowMs >= approval.expiresAtMs)
+    return reject('expired', `approval expired at ${approval.expiresAtMs}`);
+  return { ok: true, approverId: approval.approverId };
+}
