@@ -346,7 +346,7 @@ function idList(value: unknown, field: string, known: Set<string>, what: string)
 
 function assetKeyField(value: unknown, field: string): AssetKey {
   const key = text(value, field, 200);
-  if (!/^(bitcoin|evm|tron):[^:]+:[^:]+$/.test(key)) fail(field, 'must be chain:network:native|contract');
+  if (!/^(bitcoin|evm|tron):.+:[^:]+$/.test(key)) fail(field, 'must be chain:network:native|contract');
   return key;
 }
 
