@@ -653,7 +653,7 @@ export function parsePolicy(value: unknown, field = 'policy'): PolicyDocument {
     if (!/^https?:\/\//.test(url)) fail(`${field}.screening.hook.url`, 'must be an http(s) URL');
     screening.hook = { url, timeoutMs: integer(h.timeoutMs, `${field}.screening.hook.timeoutMs`, 1, 60_000) };
   }
-  return {
+  return deepFreeze({
     format: POLICY_FORMAT,
     version: integer(o.version, `${field}.version`, 1),
     activatesAtMs: integer(o.activatesAtMs, `${field}.activatesAtMs`, 0),
@@ -669,7 +669,16 @@ export function parsePolicy(value: unknown, field = 'policy'): PolicyDocument {
     limits,
     delays,
     screening,
-  };
+  });
+}
+
+/** Parsed policies are immutable: a decision's cited digest must describe what was evaluated. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** The wire (JSON) form of a validated document: bigint amounts back to decimal strings. */
@@ -683,8 +692,15 @@ export const POLICY_DIGEST_DOMAIN = 'coffer/policy-document/1';
 
 /** SHA-256 digest (hex) of a policy version's canonical JSON: what admins sign and decisions cite. */
 export function policyDigest(policy: PolicyDocument): string {
-  return taggedDigestHex(POLICY_DIGEST_DOMAIN, policyToWire(policy));
+  const cached = digests.get(policy);
+  if (cached !== undefined) return cached;
+  const digest = taggedDigestHex(POLICY_DIGEST_DOMAIN, policyToWire(policy));
+  // Only a frozen (parsed) document can be cached: nothing can change under its digest.
+  if (Object.isFrozen(policy)) digests.set(policy, digest);
+  return digest;
 }
+
+const digests = new WeakMap<PolicyDocument, string>();
 
 export function canonicalPolicyJson(policy: PolicyDocument): string {
   return canonicalJson(policyToWire(policy));

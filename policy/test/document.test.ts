@@ -72,6 +72,14 @@ describe('policy document', () => {
     rejects(shared, 'policy.approverGroups[1].approvers[0].publicKey');
   });
 
+  it('a parsed policy is frozen: nothing can change under its cited digest', () => {
+    const parsed = policy();
+    expect(() => {
+      (parsed.addressBook[0] as { coolOffMs: number }).coolOffMs = 0;
+    }).toThrow(TypeError);
+    expect(Object.isFrozen(parsed.quorum[0]!.approvals)).toBe(true);
+  });
+
   it('canonical JSON sorts keys, drops undefined and refuses floats', () => {
     expect(canonicalJson({ b: 1, a: [true, null, 'x'], c: undefined })).toBe('{"a":[true,null,"x"],"b":1}');
     expect(() => canonicalJson({ amount: 1.5 })).toThrow(/amount/);
@@ -83,8 +91,9 @@ describe('policy document', () => {
     const reordered = parsePolicy(reverseKeys(policyWire()));
     expect(policyDigest(reordered)).toBe(policyDigest(a));
     expect(canonicalPolicyJson(reordered)).toBe(canonicalPolicyJson(a));
-    const changed = policy();
-    changed.addressBook[0]!.coolOffMs = 0;
+    const wire = policyWire();
+    (wire.addressBook as Record<string, unknown>[])[0]!.coolOffMs = 0;
+    const changed = parsePolicy(wire);
     expect(policyDigest(changed)).not.toBe(policyDigest(a));
     expect(policyDigest(a)).toMatch(/^[0-9a-f]{64}$/);
   });
