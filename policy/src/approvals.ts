@@ -104,3 +104,38 @@ export function verifyApproval(
     return reject('expired', `approval expired at ${approval.expiresAtMs}`);
   return { ok: true, approverId: approval.approverId };
 }
+
+// ---- vetoes ----------------------------------------------------------------------------------------
+
+export const VETO_DOMAIN = 'coffer/veto/1';
+
+/** Any approver may cancel a delayed request during its veto window by signing its digest. */
+export interface Veto {
+  approverId: string;
+  requestDigest: string;
+  vetoedAtMs: number;
+  signature: string;
+}
+
+function vetoPayload(veto: Omit<Veto, 'signature'>): Uint8Array {
+  return domainMessage(
+    VETO_DOMAIN,
+    canonicalBytes({
+      approverId: veto.approverId,
+      requestDigest: veto.requestDigest,
+      vetoedAtMs: veto.vetoedAtMs,
+    }),
+  );
+}
+
+export function signVeto(veto: Omit<Veto, 'signature'>, key: SigningKey): Veto {
+  return { ...veto, signature: bytesToHex(key.sign(vetoPayload(veto))) };
+}
+
+/** A veto counts when a known approver signed this request's digest; its time only needs to be an integer. */
+export function verifyVeto(policy: PolicyDocument, veto: Veto, requestDigest: string): boolean {
+  if (typeof veto !== 'object' || veto === null || !Number.isSafeInteger(veto.vetoedAtMs)) return false;
+  if (veto.requestDigest !== requestDigest || typeof veto.approverId !== 'string') return false;
+  const publicKey = approverKey(policy, veto.approverId);
+  return publicKey !== undefined && verifyEd25519(String(veto.signature), vetoPayload(veto), publicKey);
+}

@@ -7,7 +7,7 @@
 //   3. tier route / address book / cool-off 7. limits over rolling windows (history must be complete)
 //   4. screening (fail closed)              8. delays (large, first-time destination, band, rules)
 import type { Chain } from '@coffer/chains/intent';
-import { type Approval, verifyApproval } from './approvals.ts';
+import { type Approval, type Veto, verifyApproval, verifyVeto } from './approvals.ts';
 import {
   type AddressBookEntry,
   type AssetKey,
@@ -60,6 +60,8 @@ export interface EvaluationContext {
   screening?: ScreeningResult;
   /** Destinations that received a completed transfer; absent means unknown, so every one is first-time. */
   knownDestinations?: string[];
+  /** Signed cancellations; one valid veto by any approver denies the request. */
+  vetoes?: Veto[];
 }
 
 export type Outcome = 'allow' | 'deny' | 'needs-approvals' | 'delayed';
@@ -511,6 +513,11 @@ export function evaluate(
     else
       rejected.push({ approverId: String(approval?.approverId), reason: check.reason, detail: check.detail });
   }
+  const vetoedBy = (context.vetoes ?? [])
+    .filter((veto) => verifyVeto(policy, veto, digest))
+    .map((veto) => veto.approverId)
+    .sort();
+  if (vetoedBy.length > 0) e.deny('vetoed', `cancelled by ${[...new Set(vetoedBy)].join(', ')}`);
   const counted = [...valid].sort();
   const quorumMet = requirements.every((r) => satisfied(policy, r, valid));
   e.trace.quorum = {

@@ -1,7 +1,8 @@
 // Each test is named after the bypass it prevents; each fails if its check is removed from evaluate().
 import { describe, expect, it } from 'vitest';
+import { signVeto } from '../src/approvals.ts';
 import { type Decision, evaluate, type Receipt } from '../src/evaluate.ts';
-import type { RawDigestRequest } from '../src/request.ts';
+import { type RawDigestRequest, requestDigest } from '../src/request.ts';
 import {
   ADDRESS,
   approve,
@@ -394,6 +395,21 @@ describe('delays, address book, screening, raw digests', () => {
     expect(decision.trace.delays).toEqual([{ source: 'large', delayMs: 6 * HOUR }]);
     const small = transfer({ amount: 2n * ETH });
     expect(evaluate(p, small, context({ approvals: [approve('bob', small)] })).outcome).toBe('allow');
+  });
+
+  it('any approver can veto a delayed request; a forged or foreign veto does nothing', () => {
+    const p = policy({
+      delays: { largeReference: '500000', largeDelayMs: 6 * HOUR, firstTimeDestinationDelayMs: 0 },
+    });
+    const request = transfer({ amount: 3n * ETH });
+    const approvals = [approve('bob', request)];
+    const veto = (id: 'carol' | 'dave', digest: string, signer = KEYS[id]) =>
+      signVeto({ approverId: id, requestDigest: digest, vetoedAtMs: T0 + HOUR }, signer);
+    const digest = requestDigest(request);
+    denied(evaluate(p, request, context({ approvals, vetoes: [veto('carol', digest)] })), 'vetoed');
+    const forged = veto('dave', digest, key('mallory'));
+    const foreign = veto('carol', requestDigest(transfer({ requestId: 'other' })));
+    expect(evaluate(p, request, context({ approvals, vetoes: [forged, foreign] })).outcome).toBe('delayed');
   });
 
   it('a first-time destination is delayed; a known one is not', () => {
