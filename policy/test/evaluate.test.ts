@@ -125,6 +125,21 @@ describe('rules', () => {
     expect(decision.trace.rulesMatched.map((r) => r.id)).toEqual(['hot-to-address-book', 'no-exchange-a']);
   });
 
+  it('a deny rule on reference value still matches when no price can be established (fail closed)', () => {
+    const p = policy({
+      rules: [
+        ...(policyWire().rules as unknown[]),
+        { id: 'nothing-over-50k', when: { minReference: '5000000' }, effect: { type: 'deny' } },
+      ],
+      quorum: [{ id: 'free' }],
+    });
+    const request = transfer({});
+    expect(evaluate(p, request, context()).outcome).toBe('allow');
+    const unpriced = context();
+    delete unpriced.priceSnapshot;
+    denied(evaluate(p, request, unpriced), 'rule-deny');
+  });
+
   it('no matching rule means deny', () => {
     const request = transfer({});
     denied(
