@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DecodeError } from '../../src/codec/bytes.ts';
 import { baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from '../../src/dkls23/ot/base.ts';
 import { OtCheckError, otExtReceive, otExtSend } from '../../src/dkls23/ot/extension.ts';
 import { XI } from '../../src/dkls23/params.ts';
@@ -30,6 +31,35 @@ describe('DKLs23 base OT', () => {
     expect(() => baseOtReceive(rng, new Uint8Array(32).fill(2), s.message, rng(32))).toThrow(
       /proof of knowledge/,
     );
+  });
+});
+
+describe('DKLs23 base OT (Masny–Rindal endemic OT, ePrint 2019/706)', () => {
+  it('rejects a receiver message of the wrong length, with an off-curve or an identity R', () => {
+    const rng = seededRng('base-ot-malformed');
+    const sid = new Uint8Array(32).fill(4);
+    const s = baseOtSenderStart(rng, sid);
+    const r = baseOtReceive(rng, sid, s.message, rng(32));
+    expect(() => baseOtSenderFinish(s.state, sid, r.message.subarray(1))).toThrow(DecodeError);
+    const offCurve = Uint8Array.from(r.message);
+    offCurve.set([0x02, ...new Uint8Array(32).fill(0xff)], 33 * 7);
+    expect(() => baseOtSenderFinish(s.state, sid, offCurve)).toThrow(/R_1\[3\]: not a point/);
+    const identity = Uint8Array.from(r.message);
+    identity.fill(0, 33 * 4, 33 * 5);
+    expect(() => baseOtSenderFinish(s.state, sid, identity)).toThrow(/R_0\[2\]/);
+  });
+
+  it('keys are bound to the OT session: a receiver message replayed into another session gives other keys', () => {
+    const rng = seededRng('base-ot-replay');
+    const sid = new Uint8Array(32).fill(5);
+    const choices = rng(32);
+    const s = baseOtSenderStart(rng, sid);
+    const r = baseOtReceive(rng, sid, s.message, choices);
+    const other = baseOtSenderFinish(s.state, new Uint8Array(32).fill(6), r.message);
+    for (let j = 0; j < 256; j++) {
+      expect(r.keys[j]).not.toEqual(other.keys0[j]);
+      expect(r.keys[j]).not.toEqual(other.keys1[j]);
+    }
   });
 });
 

@@ -1,18 +1,27 @@
 // Base oblivious transfer for the pairwise setup (DKLs23 p. 30: an endemic OT seeds the OT
-// extension). κ random OTs per direction, in one message each way:
+// extension). κ random ("endemic") OTs per direction, in one message each way. The OT is
+// Masny–Rindal's endemic OT from Diffie–Hellman with a random oracle onto the group (Masny,
+// Rindal, "Endemic Oblivious Transfer", ePrint 2019/706), H_G being RFC 9380 hash_to_curve
+// (noble's secp256k1_hasher) on fixed-length fields that bind the OT session id and index:
 //
 //   sender:   a ← Z_q, A = a·G, plus a Schnorr proof of knowledge of a bound to the OT session id
-//   receiver: for each j with choice c_j: b_j ← Z_q, B_j = b_j·G + c_j·A;   key = H(sid, j, A, B_j, b_j·A)
-//   sender:   k0_j = H(sid, j, A, B_j, a·B_j),  k1_j = H(sid, j, A, B_j, a·B_j − a·A)
+//   receiver: for each j with choice c_j: R_{1−c} uniform, b_j ← Z_q, R_c = b_j·G − H_G(sid, j, R_{1−c});
+//             sends (R_0, R_1); key = H(sid, j, A, R_0, R_1, b_j·A)
+//   sender:   k_i = H(sid, j, A, R_0, R_1, a·(R_i + H_G(sid, j, R_{1−i}))) for i = 0, 1
 //
-// H is TurboSHAKE256 over fixed-length fields. This is the batched Chou–Orlandi "simplest OT" in
-// its endemic (random-output) form, as used by DKLs18 (Protocol 7, "VSOT") for the DKLs family.
-// Intentional divergence from DKLs18: the verification rounds of VSOT are omitted — the outputs
-// only seed the OT extension, whose consistency check (ot/extension.ts) catches a base-OT sender
-// that hands out inconsistent seeds. Receiver privacy is
-// perfect (B_j is uniform whatever c_j is); a receiver learning both keys of one OT would compute
-// a²·G from A, i.e. solve CDH. The sender's one variable-base scalar multiplication per OT is the
-// minimum for any Diffie–Hellman OT and the dominant cost of key generation.
+// Receiver privacy: R_0 and R_1 are independent uniform points whatever c is (b_j is uniform and
+// H_G is a random oracle), so the sender learns nothing about c. Sender privacy: R_{1−c} + H_G(R_c)
+// is a random-oracle output the receiver cannot choose (changing R_c changes it), so knowing the
+// other key means computing a·X for a point X of unknown discrete logarithm (CDH). Intentional
+// divergence from ePrint 2019/706: the sender also proves knowledge of a (Schnorr, bound to sid),
+// as the previous Chou–Orlandi setup did; it costs one proof per pair and rejects a sender that
+// reuses another session's A. Outputs only seed the OT extension, whose consistency check
+// (ot/extension.ts) catches a sender that hands out inconsistent seeds.
+//
+// Cost: the sender's two variable-base secret-scalar products per OT (noble's blinded `multiply`)
+// dominate key generation.
+
+import { secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { ByteReader, ByteWriter, DecodeError } from '../../codec/bytes.ts';
 import { decodeSecpPoint, decodeSecpScalar } from '../../codec/groups.ts';
 import type { Rng } from '../../rng.ts';
@@ -39,7 +48,10 @@ export type BaseOtSenderState = { a: bigint; A: Point; AB: Uint8Array };
 export type BaseOtSenderOutput = { keys0: Uint8Array[]; keys1: Uint8Array[] };
 
 const SENDER_MESSAGE_BYTES = POINT_BYTES * 2 + 32;
-export const RECEIVER_MESSAGE_BYTES = POINT_BYTES * KAPPA;
+export const RECEIVER_MESSAGE_BYTES = 2 * POINT_BYTES * KAPPA;
+
+/** RFC 9380 domain separation tag of H_G (ePrint 2019/706's random oracle onto the group). */
+const HASH_TO_GROUP_DST = 'coffer/dkls23/base-ot/mr19/H_G';
 
 function proofChallenge(sid: Uint8Array, A: Uint8Array, K: Uint8Array): bigint {
   return hashToScalar(
@@ -47,21 +59,35 @@ function proofChallenge(sid: Uint8Array, A: Uint8Array, K: Uint8Array): bigint {
   );
 }
 
-/** Key of OT j: TurboSHAKE256(sid ‖ j ‖ A ‖ B_j ‖ shared), fixed-length fields in a fixed order. */
+/**
+ * H_G(sid, j, R) of ePrint 2019/706: the random oracle onto the group, on fixed-length fields
+ * (32-byte sid, 2-byte j, 33-byte compressed R).
+ */
+function hashToGroup(sid: Uint8Array, j: number, R: Uint8Array): Point {
+  const input = new Uint8Array(32 + 2 + POINT_BYTES);
+  input.set(sid.subarray(0, 32));
+  input[32] = j >>> 8;
+  input[33] = j & 0xff;
+  input.set(R, 34);
+  return secp256k1_hasher.hashToCurve(input, { DST: HASH_TO_GROUP_DST });
+}
+
+/** Key of OT j: TurboSHAKE256(sid ‖ j ‖ A ‖ R_0 ‖ R_1 ‖ shared), fixed-length fields in a fixed order. */
 function otKeys(
   sid: Uint8Array,
   A: Uint8Array,
-  Bs: readonly Uint8Array[],
+  Rs: readonly (readonly [Uint8Array, Uint8Array])[],
   shared: readonly Uint8Array[],
 ): Uint8Array[] {
   const xof = prefixedXof(sid, KEY_DOMAIN, 32);
-  const buf = new Uint8Array(2 + POINT_BYTES * 3);
+  const buf = new Uint8Array(2 + POINT_BYTES * 4);
   buf.set(A, 2);
   return shared.map((s, j) => {
     buf[0] = j >>> 8;
     buf[1] = j & 0xff;
-    buf.set(Bs[j]!, 2 + POINT_BYTES);
-    buf.set(s, 2 + 2 * POINT_BYTES);
+    buf.set(Rs[j]![0], 2 + POINT_BYTES);
+    buf.set(Rs[j]![1], 2 + 2 * POINT_BYTES);
+    buf.set(s, 2 + 3 * POINT_BYTES);
     return xof(buf);
   });
 }
@@ -103,21 +129,30 @@ export function baseOtReceive(
   // κ secret scalars times the same point A: noble's per-point wNAF table for A pays off
   // (`precompute`; noble keys the table by this Point object and builds it on first use).
   A.precompute(8);
-  const Bs: Point[] = [];
+  const Rs: [Point, Point][] = [];
   const shared: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
     const c = (choices[j >> 3]! >>> (j & 7)) & 1;
-    const b = randomScalar(rng);
-    const bG = baseMul(b);
-    Bs.push(c ? bG.add(A) : bG);
+    // ePrint 2019/706, receiver: R_{1−c} uniform in the group, R_c = b·G − H_G(R_{1−c}).
+    const other = baseMul(randomScalar(rng));
+    const hOther = hashToGroup(sid, j, pointBytes(other));
+    let b: bigint;
+    let chosen: Point;
+    do {
+      b = randomScalar(rng);
+      chosen = baseMul(b).subtract(hOther);
+    } while (chosen.is0());
+    Rs.push(c ? [other, chosen] : [chosen, other]);
+    // The receiver's key: b·A = a·(R_c + H_G(R_{1−c})).
     shared.push(secretMul(A, b));
   }
-  const encodedBs = pointsBytes(Bs);
+  const encoded = pointsBytes(Rs.flat());
   const out = new Uint8Array(RECEIVER_MESSAGE_BYTES);
-  encodedBs.forEach((BB, j) => {
-    out.set(BB, j * POINT_BYTES);
+  encoded.forEach((RB, k) => {
+    out.set(RB, k * POINT_BYTES);
   });
-  return { message: out, keys: otKeys(sid, AB, encodedBs, pointsBytes(shared)) };
+  const pairs = Rs.map((_, j) => [encoded[2 * j]!, encoded[2 * j + 1]!] as const);
+  return { message: out, keys: otKeys(sid, AB, pairs, pointsBytes(shared)) };
 }
 
 /** Sender, step 2: both keys of every OT from the receiver's points. */
@@ -128,20 +163,25 @@ export function baseOtSenderFinish(
 ): BaseOtSenderOutput {
   if (receiverMessage.length !== RECEIVER_MESSAGE_BYTES)
     throw new DecodeError(`base OT receiver message: expected ${RECEIVER_MESSAGE_BYTES} bytes`);
-  const aA = secretMul(state.A, state.a);
-  const Bs: Uint8Array[] = [];
+  const pairs: (readonly [Uint8Array, Uint8Array])[] = [];
   const shared0: Point[] = [];
   const shared1: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
-    const BB = receiverMessage.subarray(j * POINT_BYTES, (j + 1) * POINT_BYTES);
-    const aB = secretMul(decodeSecpPoint(BB, `base OT B[${j}]`), state.a);
-    Bs.push(BB);
-    shared0.push(aB);
-    shared1.push(aB.subtract(aA));
+    const R0B = receiverMessage.subarray(2 * j * POINT_BYTES, (2 * j + 1) * POINT_BYTES);
+    const R1B = receiverMessage.subarray((2 * j + 1) * POINT_BYTES, (2 * j + 2) * POINT_BYTES);
+    const R0 = decodeSecpPoint(R0B, `base OT R_0[${j}]`);
+    const R1 = decodeSecpPoint(R1B, `base OT R_1[${j}]`);
+    // ePrint 2019/706, sender: k_i from a·(R_i + H_G(R_{1−i})).
+    const X0 = R0.add(hashToGroup(sid, j, R1B));
+    const X1 = R1.add(hashToGroup(sid, j, R0B));
+    if (X0.is0() || X1.is0()) throw new DecodeError(`base OT R[${j}]: R_i + H_G(R_{1−i}) is the identity`);
+    pairs.push([R0B, R1B]);
+    shared0.push(secretMul(X0, state.a));
+    shared1.push(secretMul(X1, state.a));
   }
   return {
-    keys0: otKeys(sid, state.AB, Bs, pointsBytes(shared0)),
-    keys1: otKeys(sid, state.AB, Bs, pointsBytes(shared1)),
+    keys0: otKeys(sid, state.AB, pairs, pointsBytes(shared0)),
+    keys1: otKeys(sid, state.AB, pairs, pointsBytes(shared1)),
   };
 }
 
