@@ -119,7 +119,7 @@ export async function initCluster(opts: InitClusterOptions): Promise<ClusterSpec
         { id: 'admin', scopes: ['admin', 'auditor'], sha256: sha(adminToken) },
         { id: 'auditor', scopes: ['auditor'], sha256: sha(auditorToken) },
       ],
-      timeouts: { roundMs: opts.roundMs ?? 30_000, peerRequestMs: 5_000, probeMs: 1_000 },
+      timeouts: { roundMs: opts.roundMs ?? 30_000, peerRequestMs: 15_000, probeMs: 1_000 },
       logLevel: opts.logLevel ?? 'warn',
     };
     writeFileSync(config, `${JSON.stringify(base, null, 2)}\n`, { mode: 0o600 });

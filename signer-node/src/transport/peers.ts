@@ -147,8 +147,12 @@ export class PeerTransport {
           body: bytes,
           signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
         });
-        await res.arrayBuffer().catch(() => undefined);
+        const answer = await res.text().catch(() => '');
         if (res.ok) return;
+        // A retry after a lost or late answer (the peer can be busy computing a protocol round for
+        // longer than the request timeout): the peer already holds this exact envelope and drops the
+        // copy as a replay. The envelope was delivered once, which is what the sender needed.
+        if (attempt > 0 && res.status === 400 && isReplayAnswer(answer)) return;
         lastError = `HTTP ${res.status}`;
         // The peer refused this envelope for good (it is malformed or not for it): do not retry.
         if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
@@ -196,5 +200,14 @@ export class PeerTransport {
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
     this.opts.metrics.inc('coffer_peer_envelopes_received_total');
     return { ok: true, envelope: { ...envelope, payload } };
+  }
+}
+
+function isReplayAnswer(body: string): boolean {
+  try {
+    const parsed = JSON.parse(body) as { code?: unknown; message?: unknown };
+    return parsed.code === 'envelope-dropped' && parsed.message === 'replay';
+  } catch {
+    return false;
   }
 }
