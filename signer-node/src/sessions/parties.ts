@@ -1,11 +1,8 @@
 // Builds the ONE protocol party this node plays in a session. Protocol code stays in @coffer/tss; the
 // node only picks the constructor and passes its own randomness.
-//
-// DKLs23 (ecdsa-secp256k1) is not on @coffer/tss's public surface yet, and its factories build every
-// party of a run at once (they need every share for signing). Until @coffer/tss exports per-party
-// constructors (see signer-node/README.md "Needed from packages/tss"), this file is the single place
-// that reaches into packages/tss/src/dkls23 for them.
 import {
+  ecdsaKeygenParty,
+  ecdsaSignParty,
   FrostKeygenParty,
   FrostSignParty,
   type KeyShare,
@@ -13,9 +10,6 @@ import {
   type SchemeId,
   systemRng,
 } from '@coffer/tss';
-import { ecdsaKeygenParties } from '../../../packages/tss/src/dkls23/index.ts';
-import { signContext } from '../../../packages/tss/src/dkls23/sign/context.ts';
-import { SignParty } from '../../../packages/tss/src/dkls23/sign/party.ts';
 
 export const SCHEME_IDS: readonly SchemeId[] = ['ecdsa-secp256k1', 'schnorr-secp256k1-tr', 'eddsa-ed25519'];
 
@@ -27,11 +21,8 @@ export function keygenParty(opts: {
   parties: number;
 }): Party<KeyShare> {
   const { scheme, session, index, threshold, parties } = opts;
-  if (scheme === 'ecdsa-secp256k1') {
-    const party = ecdsaKeygenParties({ session, threshold, parties, rng: systemRng })[index - 1];
-    if (!party) throw new RangeError(`index ${index} is not in 1..${parties}`);
-    return party;
-  }
+  if (scheme === 'ecdsa-secp256k1')
+    return ecdsaKeygenParty({ session, index, threshold, parties, rng: systemRng });
   return new FrostKeygenParty({ scheme, session, index, threshold, parties, rng: systemRng });
 }
 
@@ -44,7 +35,7 @@ export function signParty(opts: {
 }): Party<Uint8Array> {
   const { session, share, signers, message, path } = opts;
   if (share.scheme === 'ecdsa-secp256k1')
-    return new SignParty(signContext(session, share, signers, path), message, systemRng);
+    return ecdsaSignParty({ session, share, signers, message, path, rng: systemRng });
   return new FrostSignParty({ session, share, signers, message, path, rng: systemRng });
 }
 
