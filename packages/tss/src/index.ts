@@ -27,4 +27,4 @@ export type { Party, WireMessage } from './party.ts';
 export { type Rng, seededRng, systemRng } from './rng.ts';
 export type { SchemeId } from './schemes.ts';
 export { SCHEMES } from './schemes.ts';
-export { hashTranscript, Transcript } from './transcript.ts';
+export { Transcript } from './transcript.ts';

@@ -33,13 +33,3 @@ export class Transcript {
     return sha256(this.writer.finish());
   }
 }
-
-/** One-shot helper: hash(tag, [label, value]...). */
-export function hashTranscript(
-  tag: string,
-  items: ReadonlyArray<readonly [string, TranscriptItem]>,
-): Uint8Array {
-  const t = new Transcript(tag);
-  for (const [label, value] of items) t.append(label, value);
-  return t.digest();
-}

@@ -6,6 +6,7 @@ import { schnorr } from '@noble/curves/secp256k1.js';
 import { HDKey } from '@scure/bip32';
 import { describe, expect, it } from 'vitest';
 import { KeyShare, type SchemeId } from '../src/index.ts';
+import { keyShareSecret } from '../src/keyshare.ts';
 import { derivePublicKey, simulateKeygen, simulateSign } from '../src/simulator.ts';
 import { randomSubset } from './helpers.ts';
 
@@ -133,5 +134,30 @@ describe('derivation', () => {
       simulateSign({ shares: shares.slice(0, 2), message: Uint8Array.of(1), path: 'm/1' }),
     ).rejects.toThrow(/do not support derivation/);
     expect(derivePublicKey(shares[0]!, 'm')).toEqual(shares[0]!.publicKey);
+  });
+});
+
+describe('KeyShare consistency checks (shares built from inconsistent parts are refused)', () => {
+  it('refuses a secret that does not match its public share, and public shares off the polynomial', async () => {
+    const a = await simulateKeygen({ scheme: 'schnorr-secp256k1-tr', threshold: 2, parties: 3 });
+    const b = await simulateKeygen({ scheme: 'schnorr-secp256k1-tr', threshold: 2, parties: 3 });
+    const view = a[0]!.publicView();
+    // Secret share of another key under this key's public data.
+    expect(() => new KeyShare({ ...view, secretMaterial: keyShareSecret(b[0]!) })).toThrow(
+      /does not match this party’s public share/,
+    );
+    // Party 3's public share replaced by another key's: no longer on the degree-1 polynomial.
+    const publicShares = view.publicShares.map((p, i) => (i === 2 ? b[0]!.publicShares[2]! : p));
+    expect(() => new KeyShare({ ...view, publicShares, secretMaterial: keyShareSecret(a[0]!) })).toThrow(
+      /not on the same degree-1 polynomial/,
+    );
+    // Group key that the public shares do not interpolate to.
+    expect(
+      () => new KeyShare({ ...view, groupPoint: b[0]!.groupPoint, secretMaterial: keyShareSecret(a[0]!) }),
+    ).toThrow(/do not interpolate to the group key/);
+    // The untouched parts still build.
+    expect(new KeyShare({ ...view, secretMaterial: keyShareSecret(a[0]!) }).toBytes()).toEqual(
+      a[0]!.toBytes(),
+    );
   });
 });

@@ -1,6 +1,5 @@
-// Shared test helpers: random subsets, wire-level tampering, abort assertions.
-import { expect } from 'vitest';
-import { decodeWire, encodeWire, ProtocolAbort, type WireMessage } from '../src/index.ts';
+// Shared test helpers: random subsets and wire-level tampering.
+import { decodeWire, type WireMessage } from '../src/index.ts';
 import type { InFlight, Tamper } from '../src/simulator.ts';
 
 /** A random subset of 1..n of the given size, sorted; deterministic for a given seed. */
@@ -31,31 +30,4 @@ export function tamperOne(
     return change(bytes, decodeWire(bytes), info);
   };
   return { tamper, hits: () => hits };
-}
-
-/** Flips one bit in the payload (offset within the payload), re-encoding the wire message. */
-export function flipPayloadByte(msg: WireMessage, offset: number): Uint8Array {
-  const payload = Uint8Array.from(msg.payload);
-  payload[offset % payload.length]! ^= 0x01;
-  return encodeWire({ ...msg, payload });
-}
-
-export async function expectAbort(
-  run: Promise<unknown>,
-  expected: { culprits?: number[]; reason?: string | string[] },
-): Promise<ProtocolAbort> {
-  let error: unknown;
-  try {
-    await run;
-  } catch (e) {
-    error = e;
-  }
-  expect(error, 'the run must abort, never return a result').toBeInstanceOf(ProtocolAbort);
-  const abort = error as ProtocolAbort;
-  if (expected.reason !== undefined) {
-    const reasons = Array.isArray(expected.reason) ? expected.reason : [expected.reason];
-    expect(reasons).toContain(abort.reason);
-  }
-  if (expected.culprits !== undefined) expect(abort.culprits).toEqual(expected.culprits);
-  return abort;
 }
