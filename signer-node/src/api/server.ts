@@ -155,6 +155,7 @@ export async function buildServer(d: ServerDeps) {
         'invalid-request': 400,
         'not-found': 404,
         'wallet-locked': 423,
+        'policy-denied': 403,
         'session-aborted': 502,
         'session-timeout': 504,
         'peer-unreachable': 503,

@@ -37,7 +37,8 @@ export class SessionError extends Error {
       | 'wallet-locked'
       | 'session-aborted'
       | 'session-timeout'
-      | 'peer-unreachable',
+      | 'peer-unreachable'
+      | 'policy-denied',
     message: string,
     readonly details: { culprits?: string[]; field?: string } = {},
   ) {
@@ -59,6 +60,11 @@ type StartControl = {
   message?: string;
   path?: string;
   label?: string | null;
+  /**
+   * The request this signature serves, as the coordinator forwards it (opaque JSON, at most
+   * MAX_REQUEST_CHARS): every member hands it to its own `authorizeSign` and decides for itself.
+   */
+  request?: string;
 };
 type ResultControl = {
   type: 'result';
@@ -68,7 +74,33 @@ type ResultControl = {
   culprits?: string[];
 };
 type AbortControl = { type: 'abort'; reason: string };
-type Control = StartControl | ResultControl | AbortControl;
+/** A one-way message between nodes outside any session (requests, approvals, receipts, history). */
+type NoticeControl = { type: 'notice'; topic: string; body: string };
+type Control = StartControl | ResultControl | AbortControl | NoticeControl;
+
+/** What a node is asked to lend its share to; `authorizeSign` answers for this node alone. */
+export type SignAuthorization = {
+  sessionId: string;
+  walletId: string;
+  message: Uint8Array;
+  path: string;
+  request?: string;
+  coordinator: string;
+  signers: string[];
+};
+export type AuthorizationResult = { ok: true } | { ok: false; reason: string };
+
+/** A completed signature as every member sees it (receipts are built from this). */
+export type SignedEvent = {
+  sessionId: string;
+  walletId: string;
+  message: string;
+  path: string;
+  signature: string;
+  request?: string;
+  coordinator: string;
+  signers: string[];
+};
 
 type Outcome = { status: 'done'; output: string } | { status: 'aborted'; reason: string; culprits: string[] };
 
@@ -116,6 +148,15 @@ export type ManagerOptions = {
    * COFFER_TEST_STALL environment variable; never set in production.
    */
   stallAfter?: { kind: 'keygen' | 'sign'; round: number };
+  /**
+   * Policy gate (DESIGN §1 step 4): called on the coordinator before it starts a signing session and on
+   * every member before it joins one. Anything but `{ ok: true }` (or a throw) refuses the share.
+   */
+  authorizeSign?: (a: SignAuthorization) => Promise<AuthorizationResult>;
+  /** Called on every member once its signing party finished (after the session row is done). */
+  onSigned?: (e: SignedEvent) => void;
+  /** Called for every authenticated notice from a pinned peer. */
+  onNotice?: (from: string, topic: string, body: string) => void;
 };
 
 export class SessionManager {
@@ -227,7 +268,7 @@ export class SessionManager {
 
   /** Picks t reachable signers (this node first), runs the signing session, returns the signature hex. */
   async sign(
-    req: { walletId: string; message: Uint8Array; path: string; requestId: string },
+    req: { walletId: string; message: Uint8Array; path: string; requestId: string; request?: string },
     actor: string,
   ): Promise<{ signature: string; signers: string[]; sessionId: string }> {
     const wallet = this.o.wallets.get(req.walletId);
@@ -265,7 +306,14 @@ export class SessionManager {
       walletId: wallet.id,
       message: bytesToHex(req.message),
       path: req.path,
+      ...(req.request !== undefined ? { request: req.request } : {}),
     };
+    if (req.request !== undefined && req.request.length > MAX_REQUEST_CHARS)
+      throw new SessionError('invalid-request', `request is longer than ${MAX_REQUEST_CHARS} characters`, {
+        field: 'request',
+      });
+    const verdict = await this.authorize(id, start, this.o.nodeId);
+    if (!verdict.ok) throw new SessionError('policy-denied', `this node refuses to sign: ${verdict.reason}`);
     this.o.db
       .prepare('UPDATE signing_requests SET signers = ?, updated_at = ? WHERE id = ?')
       .run(JSON.stringify(chosen.sort()), now(), req.requestId);
@@ -277,6 +325,41 @@ export class SessionManager {
     const outcome = await this.coordinate(id, start, req.requestId);
     if (outcome.status !== 'done') throw abortedError(outcome);
     return { signature: outcome.output, signers: chosen, sessionId: id };
+  }
+
+  /** Asks this node's policy gate; no gate configured means the node signs what its API accepted. */
+  private async authorize(
+    sessionId: string,
+    start: StartControl,
+    coordinator: string,
+  ): Promise<AuthorizationResult> {
+    if (!this.o.authorizeSign) return { ok: true };
+    try {
+      return await this.o.authorizeSign({
+        sessionId,
+        walletId: start.walletId ?? '',
+        message: hexToBytes(start.message ?? ''),
+        path: start.path ?? 'm',
+        ...(start.request !== undefined ? { request: start.request } : {}),
+        coordinator,
+        signers: start.members.map((i) => start.participants[i - 1]!),
+      });
+    } catch (err) {
+      return { ok: false, reason: `policy check failed: ${(err as Error).message}` };
+    }
+  }
+
+  /** Sends a notice to one pinned peer (signed envelope, not encrypted; bodies are public data). */
+  async sendNotice(peer: string, topic: string, body: string): Promise<void> {
+    const payload = new TextEncoder().encode(JSON.stringify({ type: 'notice', topic, body }));
+    if (payload.length > MAX_CONTROL_BYTES) throw new Error(`notice ${topic} is too large`);
+    await this.o.transport.send(peer, {
+      kind: 'control',
+      session: `nt-${bytesToHex(randomBytes(16))}`,
+      round: 0,
+      payload,
+      encrypt: false,
+    });
   }
 
   private async probe(peers: string[]): Promise<string[]> {
@@ -401,6 +484,14 @@ export class SessionManager {
       this.dropped('malformed-control', `${e.from}: ${(err as Error).message}`);
       return;
     }
+    if (c.type === 'notice') {
+      try {
+        this.o.onNotice?.(e.from, c.topic, c.body);
+      } catch (err) {
+        this.o.log.warn({ from: e.from, topic: c.topic, err: (err as Error).message }, 'notice refused');
+      }
+      return;
+    }
     const run = this.running.get(e.session) ?? this.coordinated.get(e.session);
     if (c.type === 'start') return this.onStart(e, c);
     if (!run) return;
@@ -470,6 +561,8 @@ export class SessionManager {
         return refuse("participants do not match this node's wallet record");
       const message = hexToBytes(c.message ?? '');
       if (!messageLengthOk(wallet.scheme, message.length)) return refuse('wrong message length');
+      const verdict = await this.authorize(e.session, c, e.from);
+      if (!verdict.ok) return refuse(`policy: ${verdict.reason}`);
       this.o.audit.append('sign.joined', e.from, e.session, {
         wallet: wallet.id,
         message: c.message,
@@ -634,6 +727,20 @@ export class SessionManager {
           wallet: run.start.walletId,
           signature: output,
         });
+        try {
+          this.o.onSigned?.({
+            sessionId: run.id,
+            walletId: run.start.walletId ?? '',
+            message: run.start.message ?? '',
+            path: run.start.path ?? 'm',
+            signature: output,
+            ...(run.start.request !== undefined ? { request: run.start.request } : {}),
+            coordinator: run.coordinator,
+            signers: run.start.members.map((i) => run.start.participants[i - 1]!),
+          });
+        } catch (err) {
+          this.o.log.error({ session: run.id, err: (err as Error).message }, 'onSigned hook failed');
+        }
       }
     } catch (e) {
       run.finished = false;
@@ -788,7 +895,9 @@ function now(): string {
   return new Date().toISOString();
 }
 
-const MAX_CONTROL_BYTES = 64 * 1024;
+const MAX_CONTROL_BYTES = 256 * 1024;
+const MAX_REQUEST_CHARS = 192 * 1024;
+const TOPIC = /^[a-z][a-z0-9.-]{0,63}$/;
 
 function parseControl(bytes: Uint8Array): Control {
   if (bytes.length > MAX_CONTROL_BYTES) throw new Error('control message too large');
@@ -801,6 +910,11 @@ function parseControl(bytes: Uint8Array): Control {
   if (o.type === 'abort') {
     if (!isStr(o.reason)) throw new Error('control.reason');
     return { type: 'abort', reason: o.reason.slice(0, 500) };
+  }
+  if (o.type === 'notice') {
+    if (!isStr(o.topic) || !TOPIC.test(o.topic)) throw new Error('control.topic');
+    if (!isStr(o.body)) throw new Error('control.body');
+    return { type: 'notice', topic: o.topic, body: o.body };
   }
   if (o.type === 'result') {
     if (o.status !== 'done' && o.status !== 'aborted') throw new Error('control.status');
@@ -837,6 +951,9 @@ function parseControl(bytes: Uint8Array): Control {
       throw new Error('control.message');
     if (o.path !== undefined && !(isStr(o.path) && /^m(\/\d+)*$/.test(o.path) && o.path.length <= 200))
       throw new Error('control.path');
+    if (o.request !== undefined && !(isStr(o.request) && o.request.length <= MAX_REQUEST_CHARS))
+      throw new Error('control.request');
+    if (o.kind === 'keygen' && o.request !== undefined) throw new Error('control.request: keygen has none');
     const label =
       o.label === undefined || o.label === null ? null : isStr(o.label) ? o.label.slice(0, 100) : null;
     return {
@@ -850,6 +967,7 @@ function parseControl(bytes: Uint8Array): Control {
       ...(isStr(o.walletId) ? { walletId: o.walletId } : {}),
       ...(isStr(o.message) ? { message: o.message } : {}),
       ...(isStr(o.path) ? { path: o.path } : {}),
+      ...(isStr(o.request) ? { request: o.request } : {}),
       label,
     };
   }
