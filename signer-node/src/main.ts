@@ -13,6 +13,7 @@ import { initNodeKeys, NodeKeyError, openNodeKeys } from './config/keys.ts';
 import { SessionManager } from './sessions/manager.ts';
 import { openDatabase, StorageError } from './storage/db.ts';
 import { WalletStore } from './store/wallets.ts';
+import { NoticeRouter } from './transport/notices.ts';
 import { PeerTransport } from './transport/peers.ts';
 import { Metrics } from './util/metrics.ts';
 
@@ -49,6 +50,7 @@ async function start(configPath: string): Promise<void> {
     requestTimeoutMs: config.timeouts.peerRequestMs,
   });
   const wallets = new WalletStore(db, keys.keystore);
+  const notices = new NoticeRouter(metrics, log);
   const sessions = new SessionManager({
     nodeId: config.nodeId,
     db,
@@ -59,6 +61,7 @@ async function start(configPath: string): Promise<void> {
     log,
     roundTimeoutMs: config.timeouts.roundMs,
     probeTimeoutMs: config.timeouts.probeMs,
+    onNotice: (from, topic, body) => notices.dispatch(from, topic, body),
     ...testStall(),
   });
   audit.append('node.started', config.nodeId, config.nodeId, { backend: keys.keystore.backend });
@@ -74,6 +77,7 @@ async function start(configPath: string): Promise<void> {
     transport,
     metrics,
     log,
+    notices,
   });
   const checkpoints = setInterval(() => {
     if (audit.checkpointDue())

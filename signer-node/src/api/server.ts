@@ -2,11 +2,17 @@
 // schemas on every body, errors as {code, message, field?}), the peer endpoint /v1/peer/envelope,
 // health, readiness, Prometheus metrics, and the OpenAPI document at /docs.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Keystore } from '@coffer/hsm';
 import type { SchemeId } from '@coffer/tss';
 import swagger from '@fastify/swagger';
-import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RawServerDefault,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { type AuditLog, AuditWriteError } from '../audit/log.ts';
 import type { NodeConfig, Scope } from '../config/config.ts';
@@ -14,8 +20,12 @@ import { SessionError, type SessionManager } from '../sessions/manager.ts';
 import { SCHEME_IDS } from '../sessions/parties.ts';
 import type { NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
+import type { NoticeRouter } from '../transport/notices.ts';
 import type { PeerTransport } from '../transport/peers.ts';
 import type { Metrics } from '../util/metrics.ts';
+import { ApiError } from './errors.ts';
+import { registerPolicyRoutes } from './policy-routes.ts';
+import { registerRequestRoutes } from './request-routes.ts';
 
 export type ServerDeps = {
   config: NodeConfig;
@@ -27,6 +37,7 @@ export type ServerDeps = {
   transport: PeerTransport;
   metrics: Metrics;
   log: Logger;
+  notices: NoticeRouter;
 };
 
 declare module 'fastify' {
@@ -38,7 +49,7 @@ declare module 'fastify' {
   }
 }
 
-const HEX64 = '^[0-9a-f]{64}$';
+export const HEX64 = '^[0-9a-f]{64}$';
 const errorSchema = {
   type: 'object',
   properties: {
@@ -66,16 +77,11 @@ const walletSchema = {
   },
 } as const;
 
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
+/** Route options that demand one of `scopes` from the caller's API key. */
+/** The fastify instance the node builds (its logger is the node's pino logger). */
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+export type Auth = (scopes: Scope[]) => { scopes: Scope[] };
+export type Security = { apiKey: never[] }[];
 
 export async function buildServer(d: ServerDeps) {
   const app = Fastify({
@@ -219,8 +225,8 @@ export async function buildServer(d: ServerDeps) {
   });
 
   // ---- client API ----
-  const auth = (scopes: Scope[]) => ({ scopes });
-  const sec = [{ apiKey: [] }];
+  const auth: Auth = (scopes: Scope[]) => ({ scopes });
+  const sec: Security = [{ apiKey: [] }];
 
   app.post(
     '/v1/keys',
@@ -292,96 +298,8 @@ export async function buildServer(d: ServerDeps) {
     },
   );
 
-  app.post(
-    '/v1/sign',
-    {
-      config: auth(['admin']),
-      schema: {
-        summary: 'Threshold-sign a raw digest (admin only until the policy engine lands)',
-        security: sec,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['walletId', 'digest'],
-          properties: {
-            walletId: { type: 'string', pattern: HEX64 },
-            digest: { type: 'string', pattern: '^([0-9a-f]{2}){1,4096}$' },
-            path: { type: 'string', pattern: '^m(/[0-9]{1,10})*$', maxLength: 200 },
-            idempotencyKey: { type: 'string', minLength: 1, maxLength: 128 },
-          },
-        },
-      },
-    },
-    async (req) => {
-      const b = req.body as { walletId: string; digest: string; path?: string; idempotencyKey?: string };
-      const path = b.path ?? 'm';
-      const wallet = d.wallets.get(b.walletId);
-      if (!wallet) throw new ApiError(404, 'not-found', 'no such wallet', 'walletId');
-      if (wallet.scheme === 'eddsa-ed25519' && path !== 'm')
-        throw new ApiError(
-          400,
-          'invalid-request',
-          'eddsa-ed25519 keys support no derivation; path must be m',
-          'path',
-        );
-      if (b.idempotencyKey) {
-        const existing = d.db
-          .prepare('SELECT id FROM signing_requests WHERE idempotency_key = ?')
-          .get(b.idempotencyKey) as { id: string } | undefined;
-        if (existing) return requestView(d.db, existing.id);
-      }
-      const id = `req-${bytesToHex(randomBytes(12))}`;
-      const actor = `api:${req.apiKeyId}`;
-      // Refuse before anything happens if the request cannot be logged.
-      d.audit.append('sign.requested', actor, id, { wallet: b.walletId, digest: b.digest, path });
-      const t = new Date().toISOString();
-      d.db
-        .prepare(
-          `INSERT INTO signing_requests (id, idempotency_key, key_id, path, digest, status, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-        )
-        .run(id, b.idempotencyKey ?? null, b.walletId, path, b.digest, t, t);
-      try {
-        const r = await d.sessions.sign(
-          { walletId: b.walletId, message: hexToBytes(b.digest), path, requestId: id },
-          actor,
-        );
-        d.db
-          .prepare(
-            "UPDATE signing_requests SET status = 'signed', signature = ?, updated_at = ? WHERE id = ?",
-          )
-          .run(r.signature, new Date().toISOString(), id);
-        d.audit.append('sign.result', actor, id, {
-          status: 'signed',
-          session: r.sessionId,
-          signers: r.signers,
-        });
-      } catch (e) {
-        d.db
-          .prepare("UPDATE signing_requests SET status = 'failed', error = ?, updated_at = ? WHERE id = ?")
-          .run((e as Error).message, new Date().toISOString(), id);
-        d.audit.append('sign.result', actor, id, { status: 'failed', error: (e as Error).message });
-        throw e;
-      }
-      return requestView(d.db, id);
-    },
-  );
-
-  app.get(
-    '/v1/requests/:id',
-    {
-      config: auth(['admin', 'maker', 'auditor']),
-      schema: {
-        security: sec,
-        params: { type: 'object', properties: { id: { type: 'string', pattern: '^req-[0-9a-f]{24}$' } } },
-      },
-    },
-    async (req) => {
-      const v = requestView(d.db, (req.params as { id: string }).id);
-      if (!v) throw new ApiError(404, 'not-found', 'no such request', 'id');
-      return v;
-    },
-  );
+  registerRequestRoutes(app, d, auth, sec);
+  registerPolicyRoutes(app, d, auth, sec);
 
   app.get(
     '/v1/sessions',
@@ -485,23 +403,4 @@ async function withAddresses(w: Wallet) {
     addresses.bitcoinP2tr = p2trAddress(key, 'mainnet');
   }
   return { ...publicWallet(w), addresses };
-}
-
-function requestView(db: NodeDatabase, id: string) {
-  const r = db.prepare('SELECT * FROM signing_requests WHERE id = ?').get(id) as
-    | Record<string, unknown>
-    | undefined;
-  if (!r) return undefined;
-  return {
-    id: r.id,
-    walletId: r.key_id,
-    path: r.path,
-    digest: r.digest,
-    status: r.status,
-    signature: r.signature ?? null,
-    error: r.error ?? null,
-    signers: r.signers ? JSON.parse(String(r.signers)) : [],
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
 }
