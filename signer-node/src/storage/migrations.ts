@@ -112,4 +112,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sessions_status ON sessions(status);
     `,
   },
+  {
+    version: 5,
+    name: 'transfer requests: lifecycle rows, bundles, decisions and transitions',
+    sql: `
+      -- One row per transfer or raw-digest request this node coordinates or has been told about by the
+      -- coordinating peer. signing_requests stays the record of the signature itself (one row per
+      -- request that reached signing, same id): sessions.request_id references it.
+      CREATE TABLE requests (
+        id              TEXT PRIMARY KEY,              -- req-<24 hex>
+        kind            TEXT NOT NULL,                 -- transfer | raw-digest
+        role            TEXT NOT NULL,                 -- coordinator | peer
+        origin          TEXT NOT NULL,                 -- node id of the coordinator
+        operator        TEXT NOT NULL,                 -- initiator (policy operator id)
+        idempotency_key TEXT NOT NULL,                 -- the PolicyRequest requestId
+        fingerprint     TEXT NOT NULL,                 -- hex SHA-256 of what the client asked for
+        wallet          TEXT NOT NULL,                 -- policy wallet id
+        key_id          TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        request_digest  TEXT NOT NULL,                 -- what approvers sign
+        signing_digest  TEXT NOT NULL,                 -- hex of what the wallet key signs
+        bundle          TEXT NOT NULL,                 -- RequestBundle JSON, with approvals and vetoes
+        reference       TEXT,
+        evm_from        TEXT,                          -- lower-case sender, for nonce reservation
+        evm_nonce       INTEGER,
+        status          TEXT NOT NULL,
+        decision        TEXT,                          -- last Decision JSON (with trace)
+        signature       TEXT,
+        signed_tx       TEXT,
+        tx_hash         TEXT,
+        signers         TEXT,                          -- JSON node ids
+        error           TEXT,
+        first_seen_ms   INTEGER NOT NULL,              -- when this node first saw the request
+        next_action_ms  INTEGER,                       -- when the scheduler looks at it again
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      ) STRICT;
+      CREATE UNIQUE INDEX requests_idempotency ON requests(operator, idempotency_key);
+      CREATE INDEX requests_next_action ON requests(next_action_ms) WHERE next_action_ms IS NOT NULL;
+      CREATE INDEX requests_status ON requests(status, created_at);
+
+      CREATE TABLE request_transitions (
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        seq        INTEGER NOT NULL,
+        status     TEXT NOT NULL,
+        at         TEXT NOT NULL,
+        detail     TEXT,
+        PRIMARY KEY (request_id, seq)
+      ) STRICT;
+    `,
+  },
 ];
