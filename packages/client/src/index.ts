@@ -59,6 +59,127 @@ export type Peers = {
   peers: Array<{ id: string; url: string; identityKey: string; banned: boolean }>;
 };
 
+export type RequestStatus =
+  | 'submitted'
+  | 'pending-approvals'
+  | 'delayed'
+  | 'approved'
+  | 'signing'
+  | 'signed'
+  | 'broadcast'
+  | 'confirmed'
+  | 'denied'
+  | 'cancelled'
+  | 'expired'
+  | 'failed';
+export const REQUEST_STATUSES: readonly RequestStatus[] = [
+  'submitted',
+  'pending-approvals',
+  'delayed',
+  'approved',
+  'signing',
+  'signed',
+  'broadcast',
+  'confirmed',
+  'denied',
+  'cancelled',
+  'expired',
+  'failed',
+];
+
+/** `native`, or an ERC-20 / TRC-20 token by contract. */
+export type AssetRef = { kind: 'native' } | { kind: 'token'; contract: string };
+
+/** A decoded transfer intent as the node reports it (amounts are decimal strings of base units). */
+export type TransferIntentView = {
+  chain: string;
+  network: string;
+  asset: { kind: 'native' | 'token'; contract?: string; symbol: string; decimals: number };
+  from: string;
+  to: string;
+  amount: string;
+  fee: string;
+};
+
+export type PolicyOutcome = 'allow' | 'deny' | 'needs-approvals' | 'delayed';
+
+/** A @coffer/policy Decision; `trace` is passed on as the node sent it (an object). */
+export type PolicyDecision = {
+  outcome: PolicyOutcome;
+  policyVersion: number;
+  policyDigest: string;
+  requestDigest: string;
+  evaluatedAtMs: number;
+  reasons: Array<{ code: string; detail: string }>;
+  delay?: { delayedUntilMs: number; vetoWindow: { fromMs: number; toMs: number } };
+  trace: Record<string, unknown>;
+};
+
+/** A transfer or raw-digest request (signer-node/docs/policy-api.md, "Request view"). */
+export type RequestView = {
+  id: string;
+  kind: 'transfer' | 'raw-digest';
+  status: RequestStatus;
+  wallet: string;
+  keyId: string;
+  path: string;
+  operator: string;
+  /** What approvers sign (SHA-256 over the canonical PolicyRequest). */
+  requestDigest: string;
+  /** When the coordinator received it and the id the digest commits to (needed to recompute it). */
+  submittedAtMs: number | null;
+  requestId: string | null;
+  intent: TransferIntentView | null;
+  unsignedTransaction: string | null;
+  /** Raw-digest requests: the digest to be signed. */
+  digest: string | null;
+  decision: PolicyDecision | null;
+  approvals: Array<{ approverId: string; approvedAtMs: number; expiresAtMs: number }>;
+  signature: string | null;
+  signedTransaction: string | null;
+  txHash: string | null;
+  signers: string[];
+  history: Array<{ status: string; at: string }>;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
+
+export type TransferRequestBody = {
+  /** Policy wallet id. */
+  wallet: string;
+  /** The threshold key (64 hex) and derivation path the wallet uses. */
+  keyId: string;
+  path?: string;
+  chain: 'evm' | 'bitcoin' | 'tron';
+  asset: AssetRef;
+  to: string;
+  /** Base units, decimal string. */
+  amount: string;
+  idempotencyKey: string;
+  reference?: string;
+  unsignedTransaction?: string;
+  priceSnapshot?: Record<string, unknown>;
+};
+
+/** Approval wire (`@coffer/policy/wire`): the approver's Ed25519 signature over the request digest. */
+export type ApprovalWire = {
+  approverId: string;
+  requestDigest: string;
+  approvedAtMs: number;
+  expiresAtMs: number;
+  signature: string;
+};
+
+export type VetoWire = { approverId: string; requestDigest: string; vetoedAtMs: number; signature: string };
+
+export type PolicyVersionInfo = { version: number; digest: string; activeFromMs: number };
+
+export type PolicyStatus = {
+  active: PolicyVersionInfo | null;
+  versions: Array<PolicyVersionInfo & Record<string, unknown>>;
+};
+
 export type AuditVerification = { ok: boolean; entries: number; checkpoints: number; problems: string[] };
 
 export type Health = { status: string; node: string };
@@ -209,6 +330,68 @@ export class CofferClient {
   async request(id: string): Promise<SigningRequest> {
     if (!/^req-[0-9a-f]{24}$/.test(id)) throw new TypeError('id must look like req-<24 hex>');
     return decodeRequest(await this.#call('GET', `/v1/requests/${id}`));
+  }
+
+  /** `POST /v1/transfers` (maker): a transfer request; the same idempotency key returns the same request. */
+  async createTransfer(body: TransferRequestBody): Promise<RequestView> {
+    return decodeRequestView(await this.#call('POST', '/v1/transfers', { body }));
+  }
+
+  /** `GET /v1/requests/:id`: a transfer or raw-digest request with its decision and lifecycle. */
+  async requestView(id: string): Promise<RequestView> {
+    requireRequestId(id);
+    return decodeRequestView(await this.#call('GET', `/v1/requests/${id}`));
+  }
+
+  /** `GET /v1/requests?status=`: requests, optionally in one status. */
+  async requests(opts: { status?: RequestStatus } = {}): Promise<RequestView[]> {
+    if (opts.status !== undefined && !REQUEST_STATUSES.includes(opts.status))
+      throw new TypeError(`status must be one of ${REQUEST_STATUSES.join(', ')}`);
+    const qs = opts.status !== undefined ? `?${new URLSearchParams({ status: opts.status })}` : '';
+    const body = await this.#call('GET', `/v1/requests${qs}`);
+    return array(field(body, 'requests', 'object'), 'requests').map((r, i) =>
+      decodeRequestView(r, `requests[${i}]`),
+    );
+  }
+
+  /** `POST /v1/requests/:id/approvals` (approver): a refused approval is 422 `approval-rejected`. */
+  async approve(id: string, approval: ApprovalWire): Promise<RequestView> {
+    requireRequestId(id);
+    return decodeRequestView(await this.#call('POST', `/v1/requests/${id}/approvals`, { body: approval }));
+  }
+
+  /** `POST /v1/requests/:id/vetoes` (approver): cancels the request. */
+  async veto(id: string, veto: VetoWire): Promise<RequestView> {
+    requireRequestId(id);
+    return decodeRequestView(await this.#call('POST', `/v1/requests/${id}/vetoes`, { body: veto }));
+  }
+
+  /** `POST /v1/requests/:id/cancel` (the maker who initiated it), before signing. */
+  async cancel(id: string): Promise<RequestView> {
+    requireRequestId(id);
+    return decodeRequestView(await this.#call('POST', `/v1/requests/${id}/cancel`, { body: {} }));
+  }
+
+  /** `GET /v1/policy`: the active version and every version this node knows. */
+  async policy(): Promise<PolicyStatus> {
+    const body = await this.#call('GET', '/v1/policy');
+    const active = body.active === null ? null : decodeVersionInfo(field(body, 'active', 'object'), 'active');
+    const versions = array(field(body, 'versions', 'object'), 'versions').map((v, i) => ({
+      ...(v as Record<string, unknown>),
+      ...decodeVersionInfo(v, `versions[${i}]`),
+    }));
+    return { active, versions };
+  }
+
+  /** `POST /v1/policy/versions` (policy-admin): a SignedPolicyVersion (wire JSON). */
+  async publishPolicyVersion(signed: Record<string, unknown>): Promise<PolicyVersionInfo> {
+    return decodeVersionInfo(await this.#call('POST', '/v1/policy/versions', { body: signed }), 'body');
+  }
+
+  /** `POST /v1/policy/dry-run`: evaluates a transfer without side effects. */
+  async dryRun(body: TransferRequestBody & { approvals?: ApprovalWire[] }): Promise<PolicyDecision> {
+    const res = await this.#call('POST', '/v1/policy/dry-run', { body });
+    return decodeDecision(field(res, 'decision', 'object'), 'decision');
   }
 
   /** `GET /v1/sessions` (admin, auditor): newest first. */
@@ -476,5 +659,158 @@ function decodeSession(v: unknown, i: number): Session {
     ),
     createdAt: field(s, 'createdAt', 'string', at),
     updatedAt: field(s, 'updatedAt', 'string', at),
+  };
+}
+
+function requireRequestId(id: string): void {
+  if (!/^req-[0-9a-f]{24}$/.test(id)) throw new TypeError('id must look like req-<24 hex>');
+}
+
+function record(v: unknown, at: string): Record<string, unknown> {
+  if (!isRecord(v)) throw new CofferResponseError(at, `response field ${at} is not an object`);
+  return v;
+}
+
+function integerField(v: Record<string, unknown>, name: string, at: string): number {
+  const x = field(v, name, 'number', at);
+  if (!Number.isSafeInteger(x))
+    throw new CofferResponseError(`${at}.${name}`, `response field ${at}.${name} is not an integer`);
+  return x;
+}
+
+function oneOfField<T extends string>(
+  v: Record<string, unknown>,
+  name: string,
+  allowed: readonly T[],
+  at: string,
+): T {
+  const x = field(v, name, 'string', at);
+  if (!(allowed as readonly string[]).includes(x))
+    throw new CofferResponseError(
+      `${at}.${name}`,
+      `response field ${at}.${name} is not one of ${allowed.join(', ')}`,
+    );
+  return x as T;
+}
+
+function nullable<T>(v: Record<string, unknown>, name: string, decode: (x: unknown) => T): T | null {
+  const x = v[name];
+  return x === null || x === undefined ? null : decode(x);
+}
+
+const DECIMAL = /^(0|[1-9][0-9]{0,77})$/;
+
+function decodeIntent(v: unknown, at: string): TransferIntentView {
+  const o = record(v, at);
+  const asset = record(o.asset, `${at}.asset`);
+  const decimals = integerField(asset, 'decimals', `${at}.asset`);
+  const out: TransferIntentView = {
+    chain: field(o, 'chain', 'string', at),
+    network: field(o, 'network', 'string', at),
+    asset: {
+      kind: oneOfField(asset, 'kind', ['native', 'token'] as const, `${at}.asset`),
+      symbol: field(asset, 'symbol', 'string', `${at}.asset`),
+      decimals,
+    },
+    from: field(o, 'from', 'string', at),
+    to: field(o, 'to', 'string', at),
+    amount: field(o, 'amount', 'string', at),
+    fee: field(o, 'fee', 'string', at),
+  };
+  if (asset.contract !== undefined) out.asset.contract = field(asset, 'contract', 'string', `${at}.asset`);
+  for (const name of ['amount', 'fee'] as const)
+    if (!DECIMAL.test(out[name]))
+      throw new CofferResponseError(`${at}.${name}`, `response field ${at}.${name} is not a decimal amount`);
+  return out;
+}
+
+function decodeDecision(v: unknown, at: string): PolicyDecision {
+  const o = record(v, at);
+  const out: PolicyDecision = {
+    outcome: oneOfField(o, 'outcome', ['allow', 'deny', 'needs-approvals', 'delayed'] as const, at),
+    policyVersion: integerField(o, 'policyVersion', at),
+    policyDigest: field(o, 'policyDigest', 'string', at),
+    requestDigest: field(o, 'requestDigest', 'string', at),
+    evaluatedAtMs: integerField(o, 'evaluatedAtMs', at),
+    reasons: array(field(o, 'reasons', 'object', at), `${at}.reasons`).map((r, i) => ({
+      code: field(r, 'code', 'string', `${at}.reasons[${i}]`),
+      detail: field(r, 'detail', 'string', `${at}.reasons[${i}]`),
+    })),
+    trace: record(o.trace, `${at}.trace`),
+  };
+  if (o.delay !== undefined && o.delay !== null) {
+    const d = record(o.delay, `${at}.delay`);
+    const w = record(d.vetoWindow, `${at}.delay.vetoWindow`);
+    out.delay = {
+      delayedUntilMs: integerField(d, 'delayedUntilMs', `${at}.delay`),
+      vetoWindow: {
+        fromMs: integerField(w, 'fromMs', `${at}.delay.vetoWindow`),
+        toMs: integerField(w, 'toMs', `${at}.delay.vetoWindow`),
+      },
+    };
+  }
+  return out;
+}
+
+function decodeVersionInfo(v: unknown, at: string): PolicyVersionInfo {
+  const o = record(v, at);
+  return {
+    version: integerField(o, 'version', at),
+    digest: field(o, 'digest', 'string', at),
+    activeFromMs: integerField(o, 'activeFromMs', at),
+  };
+}
+
+function decodeRequestView(v: unknown, at = 'request'): RequestView {
+  const o = record(v, at);
+  // submittedAtMs and requestId may sit at the top level or inside the request's wire form.
+  const wire = isRecord(o.request) ? o.request : o;
+  const wireAt = isRecord(o.request) ? `${at}.request` : at;
+  const str = (name: string) => (x: unknown) => {
+    if (typeof x !== 'string')
+      throw new CofferResponseError(`${at}.${name}`, `response field ${at}.${name} is not a string`);
+    return x;
+  };
+  return {
+    id: field(o, 'id', 'string', at),
+    kind: oneOfField(o, 'kind', ['transfer', 'raw-digest'] as const, at),
+    status: oneOfField(o, 'status', REQUEST_STATUSES, at),
+    wallet: field(o, 'wallet', 'string', at),
+    keyId: field(o, 'keyId', 'string', at),
+    path: field(o, 'path', 'string', at),
+    operator: field(o, 'operator', 'string', at),
+    requestDigest: field(o, 'requestDigest', 'string', at),
+    submittedAtMs: wire.submittedAtMs === undefined ? null : integerField(wire, 'submittedAtMs', wireAt),
+    requestId: wire.requestId === undefined ? null : field(wire, 'requestId', 'string', wireAt),
+    intent: nullable(o, 'intent', (x) => decodeIntent(x, `${at}.intent`)),
+    unsignedTransaction: nullable(o, 'unsignedTransaction', str('unsignedTransaction')),
+    digest: nullable(isRecord(o.request) && o.digest === undefined ? wire : o, 'digest', str('digest')),
+    decision: nullable(o, 'decision', (x) => decodeDecision(x, `${at}.decision`)),
+    approvals: array(o.approvals ?? [], `${at}.approvals`).map((a, i) => {
+      const where = `${at}.approvals[${i}]`;
+      return {
+        approverId: field(a, 'approverId', 'string', where),
+        approvedAtMs: integerField(record(a, where), 'approvedAtMs', where),
+        expiresAtMs: integerField(record(a, where), 'expiresAtMs', where),
+      };
+    }),
+    signature: nullable(o, 'signature', str('signature')),
+    signedTransaction: nullable(o, 'signedTransaction', str('signedTransaction')),
+    txHash: nullable(o, 'txHash', str('txHash')),
+    signers: array(o.signers ?? [], `${at}.signers`).map((x, i) => {
+      if (typeof x !== 'string')
+        throw new CofferResponseError(
+          `${at}.signers[${i}]`,
+          `response field ${at}.signers[${i}] is not a string`,
+        );
+      return x;
+    }),
+    history: array(o.history ?? [], `${at}.history`).map((h, i) => ({
+      status: field(h, 'status', 'string', `${at}.history[${i}]`),
+      at: field(h, 'at', 'string', `${at}.history[${i}]`),
+    })),
+    error: nullable(o, 'error', str('error')),
+    createdAt: field(o, 'createdAt', 'string', at),
+    updatedAt: field(o, 'updatedAt', 'string', at),
   };
 }
