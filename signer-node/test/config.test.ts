@@ -82,10 +82,100 @@ describe('node configuration', () => {
         ((c.apiKeys as Array<Record<string, unknown>>)[0]!.sha256 = 'plain-token'),
     ],
     ['$.extra', (c: Record<string, unknown>) => (c.extra = 1)],
+    [
+      'apiKeys[0].operator',
+      (c: Record<string, unknown>) => ((c.apiKeys as Array<Record<string, unknown>>)[0]!.scopes = ['maker']),
+    ],
+    [
+      'apiKeys[0].operator',
+      (c: Record<string, unknown>) =>
+        ((c.apiKeys as Array<Record<string, unknown>>)[0]!.operator = 'Not An Id'),
+    ],
+    [
+      'apiKeys[1].id',
+      (c: Record<string, unknown>) =>
+        (c.apiKeys as unknown[]).push({ id: 'admin', scopes: ['auditor'], sha256: 'ef'.repeat(32) }),
+    ],
+    ['policy.governance', (c: Record<string, unknown>) => (c.policy = {})],
+    [
+      'policy.governance.threshold',
+      (c: Record<string, unknown>) => (c.policy = { governance: { ...governance(), threshold: 3 } }),
+    ],
+    [
+      'policy.governance.timelockMs',
+      (c: Record<string, unknown>) => (c.policy = { governance: { ...governance(), timelockMs: -1 } }),
+    ],
+    [
+      'policy.governance.admins[1].publicKey',
+      (c: Record<string, unknown>) =>
+        (c.policy = {
+          governance: {
+            ...governance(),
+            admins: [
+              { id: 'a1', publicKey: hex32 },
+              { id: 'a2', publicKey: hex32 },
+            ],
+          },
+        }),
+    ],
+    [
+      'policy.governance.admins[0].publicKey',
+      (c: Record<string, unknown>) =>
+        (c.policy = { governance: { ...governance(), admins: [{ id: 'a1', publicKey: 'AB' }] } }),
+    ],
+    ['policy.extra', (c: Record<string, unknown>) => (c.policy = { governance: governance(), extra: 1 })],
+    ['chains.evm.chainId', (c: Record<string, unknown>) => (c.chains = { evm: { chainId: 0 } })],
+    [
+      'chains.evm.maxFeeWei',
+      (c: Record<string, unknown>) => (c.chains = { evm: { chainId: 1, maxFeeWei: '1e18' } }),
+    ],
+    ['chains.tron.network', (c: Record<string, unknown>) => (c.chains = { tron: { network: 'moon' } })],
+    ['chains.solana', (c: Record<string, unknown>) => (c.chains = { solana: {} })],
   ])('rejects a bad %s and names it', (field, mutate) => {
     expect(fieldOf(mutate)).toBe(field);
   });
+
+  it('reads the policy and chains sections and the scopes of the policy contract', () => {
+    const raw = valid() as unknown as Record<string, unknown>;
+    raw.policy = {
+      governance: governance(),
+      initialVersionFile: 'policy-v1.json',
+      denylistFile: '/x/deny.txt',
+    };
+    raw.chains = { evm: { rpcUrl: 'http://127.0.0.1:8545/', chainId: 31337 } };
+    raw.apiKeys = [
+      { id: 'otc', scopes: ['maker'], operator: 'otc-desk', sha256: 'cd'.repeat(32) },
+      { id: 'alice', scopes: ['approver'], sha256: 'ce'.repeat(32) },
+      { id: 'admins', scopes: ['policy-admin'], sha256: 'cf'.repeat(32) },
+    ];
+    const c = parseConfig(raw, '/etc/coffer');
+    expect(c.policy?.initialVersionFile).toBe('/etc/coffer/policy-v1.json');
+    expect(c.policy?.denylistFile).toBe('/x/deny.txt');
+    expect(c.policy?.governance.threshold).toBe(2);
+    expect(c.policy?.historyTimeoutMs).toBe(3_000);
+    expect(c.chains.evm).toEqual({
+      rpcUrl: 'http://127.0.0.1:8545',
+      chainId: 31337,
+      nativeSymbol: 'ETH',
+      maxFeeWei: 10n ** 17n,
+      tokens: [],
+    });
+    expect(c.apiKeys[0]!.operator).toBe('otc-desk');
+    expect(c.apiKeys.map((k) => k.scopes[0])).toEqual(['maker', 'approver', 'policy-admin']);
+    expect(parseConfig(valid(), '/etc/coffer').policy).toBeUndefined();
+  });
 });
+
+function governance() {
+  return {
+    admins: [
+      { id: 'admin-1', publicKey: '01'.repeat(32) },
+      { id: 'admin-2', publicKey: '02'.repeat(32) },
+    ],
+    threshold: 2,
+    timelockMs: 0,
+  };
+}
 
 describe('peer envelopes', () => {
   const seed = ed25519.utils.randomSecretKey();

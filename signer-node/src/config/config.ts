@@ -25,13 +25,52 @@ export type PeerConfig = {
   encryptionKey: string;
 };
 
-export type Scope = 'admin' | 'maker' | 'auditor';
-export const SCOPES: readonly Scope[] = ['admin', 'maker', 'auditor'];
+export type Scope = 'admin' | 'maker' | 'approver' | 'policy-admin' | 'auditor';
+export const SCOPES: readonly Scope[] = ['admin', 'maker', 'approver', 'policy-admin', 'auditor'];
 
 export type ApiKeyConfig = {
   id: string;
-  scopes: Scope[] /** hex SHA-256 of the bearer token */;
+  scopes: Scope[];
+  /** The policy operator id this key acts as (required for makers). */
+  operator?: string;
+  /** hex SHA-256 of the bearer token */
   sha256: string;
+};
+
+/** Policy governance, fixed at cluster initialisation (signer-node/docs/policy-api.md). */
+export type PolicyConfig = {
+  governance: {
+    admins: { id: string; publicKey: string }[];
+    threshold: number;
+    timelockMs: number;
+  };
+  /** Absolute path of the SignedPolicyVersion installed when the database holds no version yet. */
+  initialVersionFile?: string;
+  /** Absolute path of the local screening denylist (one address per line, '#' comments). */
+  denylistFile?: string;
+  /** How long the gate waits for peers' limit history (default 3000 ms). */
+  historyTimeoutMs: number;
+};
+
+export type TokenConfig = { contract: string; symbol: string; decimals: number };
+
+export type ChainsConfig = {
+  evm?: {
+    rpcUrl?: string;
+    chainId: number;
+    /** Native asset symbol (default ETH). */
+    nativeSymbol: string;
+    /** Refuse transactions whose fee bound exceeds this many wei (default 10^17). */
+    maxFeeWei: bigint;
+    tokens: TokenConfig[];
+  };
+  tron?: {
+    rpcUrl?: string;
+    /** mainnet, nile or shasta. */
+    network: string;
+    maxFeeLimitSun: bigint;
+    tokens: TokenConfig[];
+  };
 };
 
 export type NodeConfig = {
@@ -43,6 +82,9 @@ export type NodeConfig = {
   apiKeys: ApiKeyConfig[];
   timeouts: { roundMs: number; peerRequestMs: number; probeMs: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** Absent: the node refuses every signature. */
+  policy?: PolicyConfig;
+  chains: ChainsConfig;
 };
 
 export class ConfigError extends Error {
@@ -110,7 +152,18 @@ function url(v: unknown, field: string): string {
 /** Validates parsed JSON; relative paths are resolved against `baseDir`. */
 export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
   const o = obj(raw, '$');
-  only(o, '$', ['nodeId', 'listen', 'dataDir', 'kek', 'peers', 'apiKeys', 'timeouts', 'logLevel']);
+  only(o, '$', [
+    'nodeId',
+    'listen',
+    'dataDir',
+    'kek',
+    'peers',
+    'apiKeys',
+    'timeouts',
+    'logLevel',
+    'policy',
+    'chains',
+  ]);
   const nodeId = str(o.nodeId, 'nodeId', ID, 'must be 1–32 of a-z, 0-9, "-" (starting alphanumeric)');
   const l = obj(o.listen, 'listen');
   only(l, 'listen', ['host', 'port']);
@@ -146,7 +199,133 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
       throw new ConfigError('logLevel', `must be one of ${LEVELS.join(', ')}`);
     logLevel = o.logLevel as NodeConfig['logLevel'];
   }
-  return { nodeId, listen, dataDir, kek, peers, apiKeys, timeouts, logLevel };
+  const apiKeyIds = new Set<string>();
+  apiKeys.forEach((k, i) => {
+    if (apiKeyIds.has(k.id)) throw new ConfigError(`apiKeys[${i}].id`, `"${k.id}" appears twice`);
+    apiKeyIds.add(k.id);
+  });
+  const policy = o.policy === undefined ? undefined : parsePolicyConfig(o.policy, baseDir);
+  const chains = o.chains === undefined ? {} : parseChains(o.chains);
+  return {
+    nodeId,
+    listen,
+    dataDir,
+    kek,
+    peers,
+    apiKeys,
+    timeouts,
+    logLevel,
+    ...(policy ? { policy } : {}),
+    chains,
+  };
+}
+
+const OPERATOR = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const DECIMAL = /^(0|[1-9][0-9]{0,40})$/;
+
+function path(v: unknown, field: string, baseDir: string): string {
+  const s = str(v, field);
+  return isAbsolute(s) ? s : resolve(baseDir, s);
+}
+
+function parsePolicyConfig(v: unknown, baseDir: string): PolicyConfig {
+  const p = obj(v, 'policy');
+  only(p, 'policy', ['governance', 'initialVersionFile', 'denylistFile', 'historyTimeoutMs']);
+  const g = obj(p.governance, 'policy.governance');
+  only(g, 'policy.governance', ['admins', 'threshold', 'timelockMs']);
+  if (!Array.isArray(g.admins) || g.admins.length === 0 || g.admins.length > 64)
+    throw new ConfigError('policy.governance.admins', 'must be an array of 1..64 admins');
+  const seen = new Set<string>();
+  const keys = new Set<string>();
+  const admins = g.admins.map((a, i) => {
+    const f = `policy.governance.admins[${i}]`;
+    const o = obj(a, f);
+    only(o, f, ['id', 'publicKey']);
+    const id = str(o.id, `${f}.id`, OPERATOR, 'must be 1–64 of a-z, 0-9, ".", "_", "-"');
+    const publicKey = str(o.publicKey, `${f}.publicKey`, HEX32, 'must be 64 lowercase hex digits (Ed25519)');
+    if (seen.has(id)) throw new ConfigError(`${f}.id`, `"${id}" appears twice`);
+    if (keys.has(publicKey)) throw new ConfigError(`${f}.publicKey`, 'is the key of another admin');
+    seen.add(id);
+    keys.add(publicKey);
+    return { id, publicKey };
+  });
+  const threshold = int(g.threshold, 'policy.governance.threshold', 1, admins.length);
+  const timelockMs = int(g.timelockMs, 'policy.governance.timelockMs', 0, 365 * 86_400_000);
+  return {
+    governance: { admins, threshold, timelockMs },
+    ...(p.initialVersionFile !== undefined
+      ? { initialVersionFile: path(p.initialVersionFile, 'policy.initialVersionFile', baseDir) }
+      : {}),
+    ...(p.denylistFile !== undefined
+      ? { denylistFile: path(p.denylistFile, 'policy.denylistFile', baseDir) }
+      : {}),
+    historyTimeoutMs:
+      p.historyTimeoutMs === undefined
+        ? 3_000
+        : int(p.historyTimeoutMs, 'policy.historyTimeoutMs', 100, 60_000),
+  };
+}
+
+function parseTokens(v: unknown, field: string): TokenConfig[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > 256) throw new ConfigError(field, 'must be an array of at most 256');
+  return v.map((t, i) => {
+    const f = `${field}[${i}]`;
+    const o = obj(t, f);
+    only(o, f, ['contract', 'symbol', 'decimals']);
+    return {
+      contract: str(o.contract, `${f}.contract`),
+      symbol: str(o.symbol, `${f}.symbol`, /^[A-Za-z0-9]{1,16}$/, 'must be 1–16 letters or digits'),
+      decimals: int(o.decimals, `${f}.decimals`, 0, 77),
+    };
+  });
+}
+
+function bigDecimal(v: unknown, field: string, fallback: bigint): bigint {
+  if (v === undefined) return fallback;
+  const s = str(v, field, DECIMAL, 'must be a decimal integer string');
+  const n = BigInt(s);
+  if (n <= 0n) throw new ConfigError(field, 'must be positive');
+  return n;
+}
+
+function parseChains(v: unknown): ChainsConfig {
+  const c = obj(v, 'chains');
+  only(c, 'chains', ['evm', 'tron']);
+  const out: ChainsConfig = {};
+  if (c.evm !== undefined) {
+    const e = obj(c.evm, 'chains.evm');
+    only(e, 'chains.evm', ['rpcUrl', 'chainId', 'nativeSymbol', 'maxFeeWei', 'tokens']);
+    out.evm = {
+      ...(e.rpcUrl !== undefined ? { rpcUrl: url(e.rpcUrl, 'chains.evm.rpcUrl') } : {}),
+      chainId: int(e.chainId, 'chains.evm.chainId', 1, Number.MAX_SAFE_INTEGER),
+      nativeSymbol:
+        e.nativeSymbol === undefined
+          ? 'ETH'
+          : str(
+              e.nativeSymbol,
+              'chains.evm.nativeSymbol',
+              /^[A-Za-z0-9]{1,16}$/,
+              'must be 1–16 letters or digits',
+            ),
+      maxFeeWei: bigDecimal(e.maxFeeWei, 'chains.evm.maxFeeWei', 10n ** 17n),
+      tokens: parseTokens(e.tokens, 'chains.evm.tokens'),
+    };
+  }
+  if (c.tron !== undefined) {
+    const t = obj(c.tron, 'chains.tron');
+    only(t, 'chains.tron', ['rpcUrl', 'network', 'maxFeeLimitSun', 'tokens']);
+    const network = t.network;
+    if (network !== 'mainnet' && network !== 'nile' && network !== 'shasta')
+      throw new ConfigError('chains.tron.network', 'must be mainnet, nile or shasta');
+    out.tron = {
+      ...(t.rpcUrl !== undefined ? { rpcUrl: url(t.rpcUrl, 'chains.tron.rpcUrl') } : {}),
+      network,
+      maxFeeLimitSun: bigDecimal(t.maxFeeLimitSun, 'chains.tron.maxFeeLimitSun', 100_000_000n),
+      tokens: parseTokens(t.tokens, 'chains.tron.tokens'),
+    };
+  }
+  return out;
 }
 
 function parseKek(v: unknown, baseDir: string): KekConfig {
@@ -204,7 +383,7 @@ function parsePeer(v: unknown, field: string): PeerConfig {
 
 function parseApiKey(v: unknown, field: string): ApiKeyConfig {
   const k = obj(v, field);
-  only(k, field, ['id', 'scopes', 'sha256']);
+  only(k, field, ['id', 'scopes', 'operator', 'sha256']);
   if (!Array.isArray(k.scopes) || k.scopes.length === 0)
     throw new ConfigError(`${field}.scopes`, 'must be a non-empty array');
   const scopes = k.scopes.map((s, i) => {
@@ -212,9 +391,16 @@ function parseApiKey(v: unknown, field: string): ApiKeyConfig {
       throw new ConfigError(`${field}.scopes[${i}]`, `must be one of ${SCOPES.join(', ')}`);
     return s as Scope;
   });
+  const operator =
+    k.operator === undefined
+      ? undefined
+      : str(k.operator, `${field}.operator`, OPERATOR, 'must be 1–64 of a-z, 0-9, ".", "_", "-"');
+  if (scopes.includes('maker') && operator === undefined)
+    throw new ConfigError(`${field}.operator`, 'is required for a key with the maker scope');
   return {
     id: str(k.id, `${field}.id`, ID, 'must be 1–32 of a-z, 0-9, "-"'),
     scopes,
+    ...(operator !== undefined ? { operator } : {}),
     sha256: str(
       k.sha256,
       `${field}.sha256`,

@@ -162,4 +162,55 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: 'policy gate: signed policy versions, decisions, authorizations in flight, receipts by time',
+    sql: `
+      -- Every policy version this node verified, with the time it first received it (the start of its
+      -- timelock). initial = 1 for the cluster's first version (installed from the configuration).
+      CREATE TABLE policy_versions (
+        version        INTEGER NOT NULL,
+        digest         TEXT NOT NULL,
+        document       TEXT NOT NULL,                 -- the document's wire JSON, as published
+        signatures     TEXT NOT NULL,                 -- JSON [{adminId, signature}]
+        received_at_ms INTEGER NOT NULL,
+        initial        INTEGER NOT NULL DEFAULT 0,
+        source         TEXT NOT NULL,                 -- config | api:<key> | peer:<node>
+        PRIMARY KEY (version, digest)
+      ) STRICT;
+
+      -- Every evaluation the gate made for a signature (dry runs are not stored), with its trace.
+      CREATE TABLE policy_decisions (
+        seq            INTEGER PRIMARY KEY,
+        request_id     TEXT,
+        request_digest TEXT,
+        session_id     TEXT,
+        outcome        TEXT NOT NULL,
+        decision       TEXT NOT NULL,                 -- Decision JSON
+        at_ms          INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX policy_decisions_request ON policy_decisions(request_id);
+
+      -- When this node first saw a request id (forwarded notice or start control).
+      CREATE TABLE policy_requests_seen (
+        request_id       TEXT PRIMARY KEY,
+        first_seen_at_ms INTEGER NOT NULL
+      ) STRICT;
+
+      -- Requests this node authorized for signing and has not yet seen complete; they count against
+      -- limits like receipts (two concurrent requests cannot both fit one limit).
+      CREATE TABLE policy_authorizations (
+        request_digest   TEXT PRIMARY KEY,
+        session_id       TEXT NOT NULL,
+        body             TEXT NOT NULL,               -- receipt body JSON (completedAtMs = authorization time)
+        authorized_at_ms INTEGER NOT NULL,
+        completed_at_ms  INTEGER
+      ) STRICT;
+
+      -- receipts (migration 1): one row per (request digest, signing node), signed by that node.
+      ALTER TABLE receipts ADD COLUMN signer TEXT;
+      ALTER TABLE receipts ADD COLUMN completed_at_ms INTEGER;
+      CREATE INDEX receipts_completed ON receipts(completed_at_ms);
+    `,
+  },
 ];
