@@ -12,7 +12,7 @@ import { verifyApproval, verifyVeto } from '@coffer/policy/approvals';
 import type { PolicyDocument } from '@coffer/policy/document';
 import type { Decision } from '@coffer/policy/evaluate';
 import type { PriceSnapshot } from '@coffer/policy/price';
-import type { PolicyRequest } from '@coffer/policy/request';
+import { type PolicyRequest, requestDigest } from '@coffer/policy/request';
 import { approvalFromWire, priceSnapshotFromWire, vetoFromWire } from '@coffer/policy/wire';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
@@ -640,6 +640,13 @@ export class RequestService {
     const wallet = this.d.wallets.get(bundle.keyId);
     if (!wallet?.participants.includes(from))
       throw new Error(`request.submitted: ${from} does not hold key ${bundle.keyId} with this node`);
+    if (requestDigest(bundle.request) !== bundle.requestDigest)
+      throw new Error('request.submitted: bundle.requestDigest does not match the request');
+    const clash = this.store.byIdempotencyKey(bundle.request.operator, bundle.request.requestId);
+    if (clash)
+      throw new Error(
+        `request.submitted: idempotency key of ${bundle.id} is already used by ${clash.id} on this node`,
+      );
     const nowMs = this.clock();
     const description =
       bundle.request.kind === 'transfer' ? bundle.description : { digest: bytesToHex(bundle.request.digest) };
@@ -748,21 +755,30 @@ export class RequestService {
 
   // ---- scheduler -------------------------------------------------------------------------------
 
-  /** One bounded pass over the requests whose time has come. */
+  /**
+   * One bounded pass over the requests whose time has come. Resolves when the steps it started have
+   * settled; the timer does not wait for that, so a long signing session never holds back the others.
+   */
   async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
+    const started: Promise<void>[] = [];
     try {
       for (const r of this.store.due(this.clock(), SCHEDULER_BATCH)) {
         if (this.inFlight.has(r.id)) continue;
         this.inFlight.add(r.id);
-        this.step(r)
-          .catch((e) => this.d.log.error({ request: r.id, err: (e as Error).message }, 'request step failed'))
-          .finally(() => this.inFlight.delete(r.id));
+        started.push(
+          this.step(r)
+            .catch((e) =>
+              this.d.log.error({ request: r.id, err: (e as Error).message }, 'request step failed'),
+            )
+            .finally(() => this.inFlight.delete(r.id)),
+        );
       }
     } finally {
       this.ticking = false;
     }
+    await Promise.all(started);
   }
 
   private async step(r: StoredRequest): Promise<void> {
