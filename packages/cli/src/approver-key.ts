@@ -30,26 +30,12 @@ import {
   SOFTWARE_KEYSTORE_FILE,
 } from '@coffer/hsm';
 import { SigningKey } from '@coffer/policy/keys';
+import { ApproverKeyError } from './errors.ts';
+
+export { ApproverKeyError };
 
 export const APPROVER_KEY_FORMAT = 'coffer-approver-key/1';
 export const APPROVER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-
-/** A key file that cannot be used: its code says why, the message names the file and the field. */
-export class ApproverKeyError extends Error {
-  override readonly name = 'ApproverKeyError';
-  constructor(
-    readonly code:
-      | 'key-file-exists'
-      | 'key-file-unreadable'
-      | 'key-file-corrupt'
-      | 'wrong-passphrase'
-      | 'passphrase-unavailable'
-      | 'invalid-argument',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export type ApproverKeyFile = {
   format: typeof APPROVER_KEY_FORMAT;

@@ -4,21 +4,38 @@
 // on stdout, nothing else) and prints a readable form otherwise. Exit codes (README): 0 ok,
 // 1 operation failed, 2 usage error (the message names the flag), 3 cannot reach the node.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import {
+  type ApprovalWire,
   CofferApiError,
   CofferClient,
   CofferConnectionError,
   CofferResponseError,
+  type PolicyDecision,
+  REQUEST_STATUSES,
+  type RequestStatus,
+  type RequestView,
   SCHEME_IDS,
   SESSION_STATUSES,
   type SessionStatus,
   type SigningRequest,
+  type TransferRequestBody,
   type Wallet,
 } from '@coffer/client';
+import type { SecretSource } from '@coffer/hsm';
+import { PolicyError } from '@coffer/policy/errors';
+import type { Confirm } from './approve.ts';
+import { ApproverKeyError, NotConfirmed, RequestCheckError } from './errors.ts';
+
+// The chain decoders, the policy engine and libsodium load only for the commands that use them.
+const approving = () => import('./approve.ts');
+const keyFiles = () => import('./approver-key.ts');
+const policyDocuments = () => import('@coffer/policy/document');
+const policyWire = () => import('@coffer/policy/wire');
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
@@ -35,6 +52,7 @@ export class OperationFailed extends Error {
     readonly code: string,
     message: string,
     readonly result?: unknown,
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -44,6 +62,8 @@ export type Io = {
   out: (text: string) => void;
   err: (text: string) => void;
   env: Record<string, string | undefined>;
+  /** Asks a yes/no question on the terminal; absent when stdin is not a terminal. */
+  confirm?: Confirm;
 };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -70,6 +90,20 @@ const API: Options = {
 };
 
 const HEX64 = /^[0-9a-f]{64}$/;
+
+const TRANSFER: Options = {
+  wallet: { type: 'string' },
+  'key-id': { type: 'string' },
+  path: { type: 'string' },
+  chain: { type: 'string' },
+  to: { type: 'string' },
+  amount: { type: 'string' },
+  token: { type: 'string' },
+  'idempotency-key': { type: 'string' },
+  reference: { type: 'string' },
+  'unsigned-transaction': { type: 'string' },
+  'price-snapshot': { type: 'string' },
+};
 
 const COMMANDS: Record<string, Command> = {
   'node init': {
@@ -201,6 +235,171 @@ const COMMANDS: Record<string, Command> = {
       return clientFrom(c).request(id);
     },
   },
+  'approver keygen': {
+    usage: 'coffer approver keygen --id ID --out FILE [--passphrase-file FILE]',
+    summary:
+      'a new Ed25519 approver (or policy-admin) key, sealed under a passphrase (COFFER_APPROVER_PASSPHRASE or --passphrase-file)',
+    options: { id: { type: 'string' }, out: { type: 'string' }, 'passphrase-file': { type: 'string' } },
+    run: async (c) => {
+      const id = required(c, 'id');
+      const out = required(c, 'out');
+      const passphrase = passphraseFrom(c);
+      return (await keyFiles()).createApproverKeyFile({ id, out, passphrase });
+    },
+  },
+  'approver show': {
+    usage: 'coffer approver show (KEY | --key KEY)',
+    summary: "a key file's id and public key (no passphrase needed)",
+    options: { key: { type: 'string' } },
+    positionals: ['key'],
+    run: async (c) => {
+      const file = (await keyFiles()).readApproverKeyFile(required(c, 'key'));
+      return { id: file.id, publicKey: file.publicKey };
+    },
+  },
+  'transfer create': {
+    usage:
+      'coffer transfer create --wallet W --key-id K [--path m] [--chain evm] --to ADDR --amount BASE_UNITS [--token CONTRACT] --idempotency-key K [--reference TEXT] [--unsigned-transaction HEX] [--price-snapshot FILE]',
+    summary: 'a transfer request: the node builds and decodes the transaction and evaluates the policy',
+    options: { ...API, ...TRANSFER },
+    run: async (c) => clientFrom(c).createTransfer(transferBody(c)),
+  },
+  'request list': {
+    usage: `coffer request list [--status ${REQUEST_STATUSES.join('|')}] [--url URL] [--api-key KEY]`,
+    summary: 'transfer and raw-digest requests, optionally in one status',
+    options: { ...API, status: { type: 'string' } },
+    run: async (c) => {
+      const s = optional(c, 'status');
+      const status = s === undefined ? undefined : oneOf(s, REQUEST_STATUSES, 'status');
+      return { requests: await clientFrom(c).requests(status ? { status: status as RequestStatus } : {}) };
+    },
+  },
+  'request cancel': {
+    usage: 'coffer request cancel (REQUEST | --request REQUEST) [--url URL] [--api-key KEY]',
+    summary: 'the maker who initiated a request cancels it before signing',
+    options: { ...API, request: { type: 'string' } },
+    positionals: ['request'],
+    run: async (c) => clientFrom(c).cancel(requestId(c)),
+  },
+  approve: {
+    usage:
+      'coffer approve (REQUEST | --request REQUEST) --key FILE [--yes] [--ttl 1h] [--passphrase-file FILE]',
+    summary:
+      'decode the request here, recompute its digest, show it, ask, then sign and post an approval (refuses if the node disagrees)',
+    options: {
+      ...API,
+      request: { type: 'string' },
+      key: { type: 'string' },
+      yes: { type: 'boolean' },
+      ttl: { type: 'string' },
+      'passphrase-file': { type: 'string' },
+    },
+    positionals: ['request'],
+    run: async (c) => {
+      const id = requestId(c);
+      const ttlMs = duration(optional(c, 'ttl') ?? '1h', 'ttl');
+      const confirm = confirmFrom(c, 'approve');
+      const client = clientFrom(c);
+      const key = await (await keyFiles()).openApproverKeyFile(required(c, 'key'), passphraseFrom(c));
+      return (await approving()).approveRequest({
+        client,
+        requestId: id,
+        key,
+        ttlMs,
+        ...(confirm ? { confirm } : {}),
+      });
+    },
+  },
+  veto: {
+    usage: 'coffer veto (REQUEST | --request REQUEST) --key FILE [--yes] [--passphrase-file FILE]',
+    summary: 'cancel a request (e.g. in its veto window) by signing its locally recomputed digest',
+    options: {
+      ...API,
+      request: { type: 'string' },
+      key: { type: 'string' },
+      yes: { type: 'boolean' },
+      'passphrase-file': { type: 'string' },
+    },
+    positionals: ['request'],
+    run: async (c) => {
+      const id = requestId(c);
+      const confirm = confirmFrom(c, 'veto');
+      const client = clientFrom(c);
+      const key = await (await keyFiles()).openApproverKeyFile(required(c, 'key'), passphraseFrom(c));
+      return (await approving()).vetoRequest({ client, requestId: id, key, ...(confirm ? { confirm } : {}) });
+    },
+  },
+  'policy show': {
+    usage: 'coffer policy show [--url URL] [--api-key KEY]',
+    summary: "the node's active policy version and every version it knows",
+    options: API,
+    run: async (c) => clientFrom(c).policy(),
+  },
+  'policy sign': {
+    usage: 'coffer policy sign --key FILE (DOC | --doc DOC) [--out FILE] [--passphrase-file FILE]',
+    summary:
+      'a policy admin signs a policy document (or adds a signature to a signed version file); writes the signed version',
+    options: {
+      key: { type: 'string' },
+      doc: { type: 'string' },
+      out: { type: 'string' },
+      'passphrase-file': { type: 'string' },
+    },
+    positionals: ['doc'],
+    run: policySign,
+  },
+  'policy publish': {
+    usage: 'coffer policy publish (FILE | --file FILE) [--url URL] [--api-key KEY]',
+    summary:
+      'send a signed policy version to a node (it verifies the admin signatures and the timelock itself)',
+    options: { ...API, file: { type: 'string' } },
+    positionals: ['file'],
+    run: async (c) => {
+      const file = required(c, 'file');
+      const wire = readJson(file, 'file');
+      const [{ parsePolicy, policyDigest }, { signedPolicyVersionFromWire }] = await Promise.all([
+        policyDocuments(),
+        policyWire(),
+      ]);
+      let digest: string;
+      try {
+        const signed = signedPolicyVersionFromWire(wire, 'file');
+        digest = policyDigest(parsePolicy(signed.document));
+      } catch (e) {
+        throw policyFailure(e);
+      }
+      const result = await clientFrom(c).publishPolicyVersion(wire as Record<string, unknown>);
+      if (result.digest !== digest)
+        throw new OperationFailed(
+          'digest-mismatch',
+          `the node recorded digest ${result.digest}, this machine computes ${digest}`,
+        );
+      return result;
+    },
+  },
+  'policy dry-run': {
+    usage:
+      'coffer policy dry-run --wallet W --key-id K --to ADDR --amount BASE_UNITS [--token CONTRACT] [--approvals FILE] … (the flags of transfer create)',
+    summary:
+      'evaluate a transfer under the active policy, without side effects; prints the decision and its trace',
+    options: { ...API, ...TRANSFER, approvals: { type: 'string' } },
+    run: async (c) => {
+      const body = transferBody(c, { idempotencyKey: `dry-run-${randomBytes(6).toString('hex')}` });
+      const file = optional(c, 'approvals');
+      let approvals: ApprovalWire[] | undefined;
+      if (file !== undefined) {
+        const list = readJson(file, 'approvals');
+        if (!Array.isArray(list)) throw new UsageError('--approvals must be a JSON array of approvals');
+        const { approvalFromWire } = await policyWire();
+        try {
+          approvals = list.map((a, i) => approvalFromWire(a, `approvals[${i}]`));
+        } catch (e) {
+          throw policyFailure(e);
+        }
+      }
+      return clientFrom(c).dryRun({ ...body, ...(approvals ? { approvals } : {}) });
+    },
+  },
   'session list': {
     usage: `coffer session list [--status ${SESSION_STATUSES.join('|')}] [--limit N] [--url URL] [--api-key KEY]`,
     summary: 'sessions, newest first, with status, round, reason and culprits',
@@ -249,7 +448,7 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-const GROUPS = ['node', 'wallet', 'request', 'session', 'peer', 'audit'];
+const GROUPS = ['node', 'wallet', 'request', 'session', 'peer', 'audit', 'approver', 'transfer', 'policy'];
 
 /** Runs one command line; returns the exit code. Never throws. */
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -343,6 +542,16 @@ function fail(e: unknown, json: boolean, io: Io): number {
     error = e.toJSON();
   } else if (e instanceof OperationFailed) {
     exit = EXIT.failed;
+    error = { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) };
+  } else if (e instanceof RequestCheckError) {
+    exit = EXIT.failed;
+    error = { code: e.code, message: e.message, field: e.field };
+  } else if (e instanceof ApproverKeyError) {
+    // A missing passphrase or a bad id is the caller's input; a refused key file is a failed operation.
+    exit = e.code === 'passphrase-unavailable' || e.code === 'invalid-argument' ? EXIT.usage : EXIT.failed;
+    error = { code: e.code, message: e.message };
+  } else if (e instanceof NotConfirmed) {
+    exit = EXIT.failed;
     error = { code: e.code, message: e.message };
   } else {
     // Unexpected: name and message only (no stack, no cause chain that might hold a secret).
@@ -432,6 +641,151 @@ function apiKeyFrom(c: Ctx): string | undefined {
     return key;
   }
   return c.io.env.COFFER_API_KEY || undefined;
+}
+
+// ---- transfers, approvals, policy ----
+
+function requestId(c: Ctx): string {
+  const id = required(c, 'request');
+  if (!/^req-[0-9a-f]{24}$/.test(id)) throw new UsageError('--request must look like req-<24 hex digits>');
+  return id;
+}
+
+/** `30s`, `15m`, `1h`, `2d` or plain milliseconds; from one second to 30 days. */
+function duration(v: string, flag: string): number {
+  const m = /^([0-9]{1,9})(ms|s|m|h|d)?$/.exec(v);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m?.[2] ?? 'ms'] ?? 1;
+  const ms = m ? Number(m[1]) * unit : Number.NaN;
+  if (!(ms >= 1_000 && ms <= 30 * 86_400_000))
+    throw new UsageError(`--${flag} must be a duration such as 30m, 1h or 2d (1 s to 30 d)`);
+  return ms;
+}
+
+/** --passphrase-file, else COFFER_APPROVER_PASSPHRASE; never a flag value (it would show in ps). */
+function passphraseFrom(c: Ctx): SecretSource {
+  const file = optional(c, 'passphrase-file');
+  if (file !== undefined) return { file };
+  if (c.io.env.COFFER_APPROVER_PASSPHRASE) return { env: 'COFFER_APPROVER_PASSPHRASE' };
+  throw new UsageError('missing --passphrase-file (or COFFER_APPROVER_PASSPHRASE)');
+}
+
+/** --yes skips the prompt; without it a terminal is needed to ask. */
+function confirmFrom(c: Ctx, action: string): Confirm | undefined {
+  if (c.values.yes === true) return undefined;
+  if (c.io.confirm === undefined)
+    throw new UsageError(`stdin is not a terminal: pass --yes to ${action} without a prompt`);
+  return c.io.confirm;
+}
+
+function readJson(file: string, flag: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--${flag}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new UsageError(`--${flag}: ${file} is not JSON`);
+  }
+}
+
+function policyFailure(e: unknown): unknown {
+  if (e instanceof PolicyError) return new OperationFailed(e.code, e.message, undefined, e.field);
+  return e;
+}
+
+function transferBody(c: Ctx, defaults: { idempotencyKey?: string } = {}): TransferRequestBody {
+  const wallet = required(c, 'wallet');
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(wallet))
+    throw new UsageError('--wallet must be a policy wallet id such as hot-eth');
+  const keyId = required(c, 'key-id').toLowerCase();
+  if (!HEX64.test(keyId)) throw new UsageError('--key-id must be a wallet key id (64 hex digits)');
+  const path = optional(c, 'path');
+  if (path !== undefined && !/^m(\/[0-9]{1,10})*$/.test(path))
+    throw new UsageError('--path must be a non-hardened BIP32 path such as m/0/1');
+  const chain = oneOf(optional(c, 'chain') ?? 'evm', ['evm', 'bitcoin', 'tron'] as const, 'chain');
+  const to = required(c, 'to');
+  if (!/^[A-Za-z0-9]{20,100}$/.test(to)) throw new UsageError('--to must be an address');
+  const amount = required(c, 'amount');
+  if (!/^[1-9][0-9]{0,77}$/.test(amount))
+    throw new UsageError('--amount must be a positive integer of base units (e.g. wei), no decimals');
+  const token = optional(c, 'token');
+  if (token !== undefined && !/^[A-Za-z0-9]{20,100}$/.test(token))
+    throw new UsageError('--token must be a token contract address');
+  const idempotencyKey = optional(c, 'idempotency-key') ?? defaults.idempotencyKey;
+  if (idempotencyKey === undefined) throw new UsageError('missing --idempotency-key');
+  if (!/^[\x21-\x7e]{1,128}$/.test(idempotencyKey))
+    throw new UsageError('--idempotency-key must be 1–128 printable characters without spaces');
+  const reference = optional(c, 'reference');
+  if (reference !== undefined && reference.length > 200)
+    throw new UsageError('--reference must be at most 200 characters');
+  const unsigned = optional(c, 'unsigned-transaction');
+  if (unsigned !== undefined && !/^(0x)?([0-9a-fA-F]{2})+$/.test(unsigned))
+    throw new UsageError('--unsigned-transaction must be hex');
+  const priceFile = optional(c, 'price-snapshot');
+  const priceSnapshot = priceFile === undefined ? undefined : readJson(priceFile, 'price-snapshot');
+  if (priceSnapshot !== undefined && (typeof priceSnapshot !== 'object' || priceSnapshot === null))
+    throw new UsageError('--price-snapshot must hold a JSON object');
+  return {
+    wallet,
+    keyId,
+    ...(path !== undefined ? { path } : {}),
+    chain,
+    asset: token === undefined ? { kind: 'native' } : { kind: 'token', contract: token },
+    to,
+    amount,
+    idempotencyKey,
+    ...(reference !== undefined ? { reference } : {}),
+    ...(unsigned !== undefined ? { unsignedTransaction: unsigned } : {}),
+    ...(priceSnapshot !== undefined ? { priceSnapshot: priceSnapshot as Record<string, unknown> } : {}),
+  };
+}
+
+/** Signs a document (or a signed version file, adding this admin's signature) with the admin's key. */
+async function policySign(c: Ctx): Promise<unknown> {
+  const docFile = required(c, 'doc');
+  const input = readJson(docFile, 'doc');
+  const isSigned =
+    typeof input === 'object' && input !== null && 'document' in input && 'signatures' in input;
+  const [
+    { parsePolicy, policyDigest },
+    { signedPolicyVersionFromWire },
+    { signPolicy },
+    { openApproverKeyFile },
+  ] = await Promise.all([policyDocuments(), policyWire(), import('@coffer/policy/governance'), keyFiles()]);
+  let document: unknown;
+  let signatures: Array<{ adminId: string; signature: string }> = [];
+  try {
+    if (isSigned) {
+      const signed = signedPolicyVersionFromWire(input, 'doc');
+      document = signed.document;
+      signatures = signed.signatures;
+    } else document = input;
+    const policy = parsePolicy(document);
+    const key = await openApproverKeyFile(required(c, 'key'), passphraseFrom(c));
+    const mine = signPolicy(policy, key.id, key.key);
+    const signedVersion = {
+      document,
+      signatures: [...signatures.filter((s) => s.adminId !== key.id), mine],
+      // Each node records when it received the version itself; the file carries no claim.
+      receivedAtMs: 0,
+    };
+    const out = optional(c, 'out');
+    const summary = {
+      version: policy.version,
+      digest: policyDigest(policy),
+      signers: signedVersion.signatures.map((s) => s.adminId),
+    };
+    if (out === undefined) return signedVersion;
+    const tmp = `${out}.${randomBytes(4).toString('hex')}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(signedVersion, null, 2)}\n`, { mode: 0o644, flag: 'wx' });
+    renameSync(tmp, out);
+    return { file: out, ...summary };
+  } catch (e) {
+    throw policyFailure(e);
+  }
 }
 
 // ---- node init / start: the signer-node entry point as a child process ----
@@ -566,6 +920,53 @@ function human(name: string, r: unknown): string {
     case 'wallet address':
       if (typeof v.address === 'string') return `${v.address}\n`;
       return humanValue(v.addresses);
+    case 'approver keygen':
+      return [
+        `approver key ${v.id} written to ${v.file} (mode 0600, sealed under the passphrase)`,
+        `  publicKey: ${v.publicKey}`,
+        'list { "id", "publicKey" } in an approver group (or as a governance admin) of the policy',
+        '',
+      ].join('\n');
+    case 'transfer create':
+    case 'request cancel':
+      return requestViewText(r as RequestView);
+    case 'request list': {
+      const rs = v.requests as RequestView[];
+      if (rs.length === 0) return 'no requests\n';
+      return `${rs
+        .map((x) => {
+          const what = x.intent
+            ? `${x.intent.amount} ${x.intent.asset.symbol} → ${x.intent.to}`
+            : `digest ${x.digest}`;
+          return `${x.createdAt}  ${x.id}  ${x.status.padEnd(17)} ${x.wallet}  ${what}`;
+        })
+        .join('\n')}\n`;
+    }
+    case 'approve':
+      return `approved ${v.request} as ${v.approverId} (digest ${String(v.requestDigest).slice(0, 16)}…, expires ${new Date(v.expiresAtMs as number).toISOString()})\nrequest is now ${v.status}; approvals: ${(v.approvals as string[]).join(', ') || 'none'}\n`;
+    case 'veto':
+      return `vetoed ${v.request} as ${v.approverId}; request is now ${v.status}\n`;
+    case 'policy show': {
+      const active = v.active as { version: number; digest: string; activeFromMs: number } | null;
+      const lines = [
+        active
+          ? `active policy: version ${active.version} (digest ${active.digest}, since ${new Date(active.activeFromMs).toISOString()})`
+          : 'no active policy: every signature is refused',
+      ];
+      for (const x of v.versions as Array<{ version: number; digest: string; activeFromMs: number }>)
+        lines.push(
+          `  version ${x.version}  ${x.digest}  active from ${new Date(x.activeFromMs).toISOString()}`,
+        );
+      return `${lines.join('\n')}\n`;
+    }
+    case 'policy sign':
+      if (typeof v.file === 'string')
+        return `signed policy version ${v.version} (digest ${v.digest}); signatures: ${(v.signers as string[]).join(', ')}\nwritten to ${v.file}\n`;
+      return `${JSON.stringify(r, null, 2)}\n`;
+    case 'policy publish':
+      return `published policy version ${v.version} (digest ${v.digest}); active from ${new Date(v.activeFromMs as number).toISOString()}\n`;
+    case 'policy dry-run':
+      return decisionText(r as PolicyDecision);
     case 'sign':
     case 'request show':
       return requestText(r as SigningRequest);
@@ -594,6 +995,48 @@ function human(name: string, r: unknown): string {
     default:
       return humanValue(r);
   }
+}
+
+function requestViewText(r: RequestView): string {
+  const lines = [
+    `request ${r.id} (${r.kind}): ${r.status}`,
+    `  wallet:    ${r.wallet} (key ${r.keyId}, path ${r.path})`,
+  ];
+  lines.push(`  operator:  ${r.operator}`);
+  if (r.intent) {
+    const i = r.intent;
+    lines.push(
+      `  transfer:  ${i.amount} base units of ${i.asset.symbol}${i.asset.contract ? ` (${i.asset.contract})` : ''}`,
+      `  from:      ${i.from}`,
+      `  to:        ${i.to}`,
+      `  network:   ${i.chain} ${i.network}, fee at most ${i.fee}`,
+    );
+  }
+  if (r.digest) lines.push(`  digest:    ${r.digest}`);
+  lines.push(`  request digest: ${r.requestDigest}`);
+  if (r.decision)
+    lines.push(
+      ...decisionText(r.decision)
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
+  if (r.approvals.length)
+    lines.push(
+      `  approvals: ${r.approvals.map((a) => `${a.approverId} (until ${new Date(a.expiresAtMs).toISOString()})`).join(', ')}`,
+    );
+  if (r.signers.length) lines.push(`  signers:   ${r.signers.join(', ')}`);
+  if (r.txHash) lines.push(`  tx hash:   ${r.txHash}`);
+  if (r.error) lines.push(`  error:     ${r.error}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function decisionText(d: PolicyDecision): string {
+  const lines = [`policy: ${d.outcome} (version ${d.policyVersion})`];
+  for (const reason of d.reasons) lines.push(`  reason: ${reason.code}: ${reason.detail}`);
+  if (d.delay) lines.push(`  delayed until ${new Date(d.delay.delayedUntilMs).toISOString()} (veto window)`);
+  lines.push('  trace:', ...humanValue(d.trace, '    ').trimEnd().split('\n'));
+  return `${lines.join('\n')}\n`;
 }
 
 function walletText(w: Wallet): string {
@@ -648,6 +1091,7 @@ function help(): string {
     '',
     'every command: --json (one JSON document on stdout), --help',
     'API commands: --url (or COFFER_URL), --api-key | --api-key-file (or COFFER_API_KEY), --timeout-ms',
+    'approve / veto / policy sign: --key FILE, passphrase from --passphrase-file or COFFER_APPROVER_PASSPHRASE',
     'exit codes: 0 ok, 1 operation failed, 2 usage error, 3 cannot reach the node',
     '',
   ].join('\n');

@@ -11,20 +11,9 @@ import { intentFromWire, intentToWire, type TransferIntent } from '@coffer/chain
 import type { RequestView } from '@coffer/client';
 import { canonicalJson } from '@coffer/policy/canonical';
 import { type PolicyRequest, requestDigest } from '@coffer/policy/request';
+import { RequestCheckError } from './errors.ts';
 
-export type RequestCheckCode = 'incomplete-request' | 'undecodable' | 'intent-mismatch' | 'digest-mismatch';
-
-/** The node's view does not hold up: `field` names what differs or is missing. */
-export class RequestCheckError extends Error {
-  override readonly name = 'RequestCheckError';
-  constructor(
-    readonly code: RequestCheckCode,
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { RequestCheckError };
 
 export type CheckedRequest = {
   request: PolicyRequest;

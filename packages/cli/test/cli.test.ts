@@ -245,6 +245,51 @@ describe('exit codes without a node', () => {
         ['sign', '--url', 'http://127.0.0.1:7001', '--wallet', 'a'.repeat(64), '--digest', digest, 'extra'],
         'extra',
       ],
+      [['approver', 'keygen', '--id', 'alice', '--out', '/tmp/never-written.key'], '--passphrase-file'],
+      [['approve', `req-${'0'.repeat(24)}`, '--key', 'k', '--url', 'http://127.0.0.1:7001'], '--yes'],
+      [['approve', 'req-1', '--key', 'k', '--yes', '--url', 'http://127.0.0.1:7001'], '--request'],
+      [
+        [
+          'approve',
+          `req-${'0'.repeat(24)}`,
+          '--key',
+          'k',
+          '--yes',
+          '--ttl',
+          '10y',
+          '--url',
+          'http://127.0.0.1:7001',
+        ],
+        '--ttl',
+      ],
+      [
+        [
+          'transfer',
+          'create',
+          '--url',
+          'http://127.0.0.1:7001',
+          '--wallet',
+          'hot-eth',
+          '--key-id',
+          'a'.repeat(64),
+        ].concat(['--to', `0x${'1'.repeat(40)}`, '--amount', '1.5', '--idempotency-key', 'k']),
+        '--amount',
+      ],
+      [
+        [
+          'transfer',
+          'create',
+          '--url',
+          'http://127.0.0.1:7001',
+          '--wallet',
+          'hot-eth',
+          '--key-id',
+          'a'.repeat(64),
+        ].concat(['--to', `0x${'1'.repeat(40)}`, '--amount', '15']),
+        '--idempotency-key',
+      ],
+      [['policy', 'publish', '/nonexistent/policy.json', '--url', 'http://127.0.0.1:7001'], '--file'],
+      [['policy'], 'show, sign, publish, dry-run'],
     ];
     await Promise.all(
       cases.map(async ([args, flag]) => {
