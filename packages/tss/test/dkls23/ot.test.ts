@@ -49,6 +49,19 @@ describe('DKLs23 base OT (Masny–Rindal endemic OT, ePrint 2019/706)', () => {
     expect(() => baseOtSenderFinish(s.state, sid, identity)).toThrow(/R_0\[2\]/);
   });
 
+  it('rejects R_0 = R_1, which would give the sender two equal keys (its other key must stay independent)', () => {
+    const rng = seededRng('base-ot-equal-branches');
+    const sid = new Uint8Array(32).fill(7);
+    const s = baseOtSenderStart(rng, sid);
+    const r = baseOtReceive(rng, sid, s.message, rng(32));
+    const j = 5;
+    const forged = Uint8Array.from(r.message);
+    forged.copyWithin((2 * j + 1) * 33, 2 * j * 33, (2 * j + 1) * 33);
+    expect(() => baseOtSenderFinish(s.state, sid, forged)).toThrow(
+      /R\[5\]: R_0 \+ H_G\(R_1\) = R_1 \+ H_G\(R_0\)/,
+    );
+  });
+
   it('keys are bound to the OT session: a receiver message replayed into another session gives other keys', () => {
     const rng = seededRng('base-ot-replay');
     const sid = new Uint8Array(32).fill(5);

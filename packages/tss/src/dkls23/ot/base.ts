@@ -1,22 +1,37 @@
-// Base oblivious transfer for the pairwise setup (DKLs23 p. 30: an endemic OT seeds the OT
-// extension). κ random ("endemic") OTs per direction, in one message each way. The OT is
-// Masny–Rindal's endemic OT from Diffie–Hellman with a random oracle onto the group (Masny,
-// Rindal, "Endemic Oblivious Transfer", ePrint 2019/706), H_G being RFC 9380 hash_to_curve
-// (noble's secp256k1_hasher) on fixed-length fields that bind the OT session id and index:
+// Base oblivious transfer for the pairwise setup (DKLs23 p. 30: the base OTs that seed the
+// SoftSpokenOT extension need only endemic security). κ random OTs per direction, one message each
+// way.
 //
-//   sender:   a ← Z_q, A = a·G, plus a Schnorr proof of knowledge of a bound to the OT session id
-//   receiver: for each j with choice c_j: R_{1−c} uniform, b_j ← Z_q, R_c = b_j·G − H_G(sid, j, R_{1−c});
-//             sends (R_0, R_1); key = H(sid, j, A, R_0, R_1, b_j·A)
-//   sender:   k_i = H(sid, j, A, R_0, R_1, a·(R_i + H_G(sid, j, R_{1−i}))) for i = 0, 1
+// Protocol: Masny–Rindal, "Endemic Oblivious Transfer" (ePrint 2019/706), Fig. 8 — 1-out-of-2
+// endemic OT from a two-message key agreement in the random oracle model — with Diffie–Hellman on
+// secp256k1 as the key agreement. H_G, Fig. 8's random oracle onto the space of key-agreement
+// messages (here the group), is RFC 9380 hash_to_curve (noble's secp256k1_hasher) on fixed-length
+// fields that bind the OT session id and index:
 //
-// Receiver privacy: R_0 and R_1 are independent uniform points whatever c is (b_j is uniform and
-// H_G is a random oracle), so the sender learns nothing about c. Sender privacy: R_{1−c} + H_G(R_c)
-// is a random-oracle output the receiver cannot choose (changing R_c changes it), so knowing the
-// other key means computing a·X for a point X of unknown discrete logarithm (CDH). Intentional
-// divergence from ePrint 2019/706: the sender also proves knowledge of a (Schnorr, bound to sid),
-// as the previous Chou–Orlandi setup did; it costs one proof per pair and rejects a sender that
-// reuses another session's A. Outputs only seed the OT extension, whose consistency check
-// (ot/extension.ts) catches a sender that hands out inconsistent seeds.
+//   sender:   a ← Z_q, A = a·G (its key-agreement message), plus a Schnorr proof of knowledge of a
+//             bound to the OT session id (not in Fig. 8)
+//   receiver: Fig. 8 receiver step, for each j with choice c_j: key-agreement message b_j·G,
+//             R_{1−c} uniform, R_c = b_j·G − H_G(sid, j, R_{1−c}); sends (R_0, R_1);
+//             key = H(sid, j, A, R_0, R_1, b_j·A)
+//   sender:   Fig. 8 sender step: X_i = R_i + H_G(sid, j, R_{1−i}) (the receiver's key-agreement
+//             message on branch i); rejects X_i = O and X_0 = X_1;
+//             k_i = H(sid, j, A, R_0, R_1, a·X_i) for i = 0, 1
+//
+// Receiver privacy: R_0 and R_1 are independent uniform points whatever c is (b_j is uniform), so
+// the sender learns nothing about c. Sender privacy: X_{1−c} = R_{1−c} + H_G(R_c) is a random-oracle
+// output the receiver cannot choose (changing R_c changes it), so knowing the other key means
+// computing a·X for a point X of unknown discrete logarithm (CDH).
+//
+// Intentional divergences from Fig. 8. (1) Fig. 8's sender answers each branch's key-agreement
+// message separately; Diffie–Hellman messages do not depend on each other, so here one A = a·G,
+// sent first, serves both branches and all κ OTs (the single-round DDH-based OT of the paper's
+// abstract; libOTe's MasnyRindal does the same). With one a for both branches, R_0 = R_1 would give
+// the sender k_0 = k_1, whereas endemic security keeps its unchosen key independent of the chosen
+// one: hence the X_0 ≠ X_1 check. (2) The OT keys hash the session id, index and whole transcript.
+// (3) The sender proves knowledge of a (Schnorr, bound to sid), as the previous Chou–Orlandi setup
+// did; it costs one proof per pair and rejects an A replayed from another OT session. Outputs only
+// seed the OT extension, whose consistency check (ot/extension.ts) catches a sender that hands out
+// inconsistent seeds.
 //
 // Cost: the sender's two variable-base secret-scalar products per OT (noble's blinded `multiply`)
 // dominate key generation.
@@ -50,7 +65,7 @@ export type BaseOtSenderOutput = { keys0: Uint8Array[]; keys1: Uint8Array[] };
 const SENDER_MESSAGE_BYTES = POINT_BYTES * 2 + 32;
 export const RECEIVER_MESSAGE_BYTES = 2 * POINT_BYTES * KAPPA;
 
-/** RFC 9380 domain separation tag of H_G (ePrint 2019/706's random oracle onto the group). */
+/** RFC 9380 domain separation tag of H_G (ePrint 2019/706 Fig. 8's random oracle onto the group). */
 const HASH_TO_GROUP_DST = 'coffer/dkls23/base-ot/mr19/H_G';
 
 function proofChallenge(sid: Uint8Array, A: Uint8Array, K: Uint8Array): bigint {
@@ -60,7 +75,7 @@ function proofChallenge(sid: Uint8Array, A: Uint8Array, K: Uint8Array): bigint {
 }
 
 /**
- * H_G(sid, j, R) of ePrint 2019/706: the random oracle onto the group, on fixed-length fields
+ * H_G(sid, j, R) of ePrint 2019/706 Fig. 8: the random oracle onto the group, on fixed-length fields
  * (32-byte sid, 2-byte j, 33-byte compressed R).
  */
 function hashToGroup(sid: Uint8Array, j: number, R: Uint8Array): Point {
@@ -133,7 +148,7 @@ export function baseOtReceive(
   const shared: Point[] = [];
   for (let j = 0; j < KAPPA; j++) {
     const c = (choices[j >> 3]! >>> (j & 7)) & 1;
-    // ePrint 2019/706, receiver: R_{1−c} uniform in the group, R_c = b·G − H_G(R_{1−c}).
+    // ePrint 2019/706 Fig. 8, receiver: R_{1−c} uniform in the group, R_c = b·G − H_G(R_{1−c}).
     const other = baseMul(randomScalar(rng));
     const hOther = hashToGroup(sid, j, pointBytes(other));
     let b: bigint;
@@ -171,10 +186,12 @@ export function baseOtSenderFinish(
     const R1B = receiverMessage.subarray((2 * j + 1) * POINT_BYTES, (2 * j + 2) * POINT_BYTES);
     const R0 = decodeSecpPoint(R0B, `base OT R_0[${j}]`);
     const R1 = decodeSecpPoint(R1B, `base OT R_1[${j}]`);
-    // ePrint 2019/706, sender: k_i from a·(R_i + H_G(R_{1−i})).
+    // ePrint 2019/706 Fig. 8, sender: X_i = R_i + H_G(R_{1−i}), k_i from a·X_i.
     const X0 = R0.add(hashToGroup(sid, j, R1B));
     const X1 = R1.add(hashToGroup(sid, j, R0B));
     if (X0.is0() || X1.is0()) throw new DecodeError(`base OT R[${j}]: R_i + H_G(R_{1−i}) is the identity`);
+    // One a serves both branches (divergence 1 above): X_0 = X_1 would make k_0 = k_1.
+    if (X0.equals(X1)) throw new DecodeError(`base OT R[${j}]: R_0 + H_G(R_1) = R_1 + H_G(R_0)`);
     pairs.push([R0B, R1B]);
     shared0.push(secretMul(X0, state.a));
     shared1.push(secretMul(X1, state.a));
