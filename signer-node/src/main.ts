@@ -6,11 +6,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isHsmError } from '@coffer/hsm';
 import { pino } from 'pino';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { buildServer } from './api/server.ts';
 import { AuditLog } from './audit/log.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { initNodeKeys, NodeKeyError, openNodeKeys } from './config/keys.ts';
-import { SessionManager } from './sessions/manager.ts';
+import { PolicyGate } from './policy/gate.ts';
+import { PolicyVersionError } from './policy/governance.ts';
+import { SessionManager, type SignAuthorization, type SignedEvent } from './sessions/manager.ts';
 import { openDatabase, StorageError } from './storage/db.ts';
 import { WalletStore } from './store/wallets.ts';
 import { NoticeRouter } from './transport/notices.ts';
@@ -51,7 +54,7 @@ async function start(configPath: string): Promise<void> {
   });
   const wallets = new WalletStore(db, keys.keystore);
   const notices = new NoticeRouter(metrics, log);
-  const sessions = new SessionManager({
+  const sessions: SessionManager = new SessionManager({
     nodeId: config.nodeId,
     db,
     audit,
@@ -62,9 +65,29 @@ async function start(configPath: string): Promise<void> {
     roundTimeoutMs: config.timeouts.roundMs,
     probeTimeoutMs: config.timeouts.probeMs,
     onNotice: (from, topic, body) => notices.dispatch(from, topic, body),
+    // The policy gate decides for this node alone, on the coordinator and on every member.
+    ...(config.policy
+      ? {
+          authorizeSign: (a: SignAuthorization) => gate.authorizeSign(a),
+          onSigned: (e: SignedEvent) => gate.onSigned(e),
+        }
+      : {}),
     ...testStall(),
   });
+  const gate: PolicyGate = new PolicyGate({
+    config,
+    db,
+    audit,
+    log,
+    wallets,
+    sign: (m) => keys.keystore.identity.sign(m),
+    identityPublicKey: bytesToHex(keys.keystore.identity.publicKey),
+    sendNotice: (peer, topic, body) => sessions.sendNotice(peer, topic, body),
+  });
+  for (const prefix of ['policy', 'receipt', 'history'])
+    notices.on(prefix, (from, topic, body) => gate.handleNotice(from, topic, body));
   audit.append('node.started', config.nodeId, config.nodeId, { backend: keys.keystore.backend });
+  gate.start();
   const aborted = sessions.recoverAfterRestart();
   if (aborted > 0) log.warn({ aborted }, 'sessions left open by a previous run were aborted');
   const app = await buildServer({
@@ -78,6 +101,7 @@ async function start(configPath: string): Promise<void> {
     metrics,
     log,
     notices,
+    gate,
   });
   const checkpoints = setInterval(() => {
     if (audit.checkpointDue())
@@ -129,7 +153,11 @@ async function main(argv: string[]): Promise<void> {
     } else await start(configPath);
   } catch (e) {
     const known =
-      e instanceof ConfigError || e instanceof NodeKeyError || e instanceof StorageError || isHsmError(e);
+      e instanceof ConfigError ||
+      e instanceof NodeKeyError ||
+      e instanceof StorageError ||
+      e instanceof PolicyVersionError ||
+      isHsmError(e);
     const message = known ? (e as Error).message : `unexpected error: ${(e as Error).message}`;
     const code = isHsmError(e) ? ` [${(e as { code: string }).code}]` : '';
     process.stderr.write(`coffer-node: cannot ${command}: ${message}${code}\n`);

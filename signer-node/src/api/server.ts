@@ -22,6 +22,7 @@ import type { NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
 import type { NoticeRouter } from '../transport/notices.ts';
 import type { PeerTransport } from '../transport/peers.ts';
+import type { PolicyGate } from '../policy/gate.ts';
 import type { Metrics } from '../util/metrics.ts';
 import { ApiError } from './errors.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
@@ -38,6 +39,7 @@ export type ServerDeps = {
   metrics: Metrics;
   log: Logger;
   notices: NoticeRouter;
+  gate: PolicyGate;
 };
 
 declare module 'fastify' {

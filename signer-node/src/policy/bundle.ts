@@ -413,11 +413,12 @@ export type BundleCheck =
 /**
  * Contract steps 1–4 for one node: decode the unsigned transaction itself, compare with the claimed
  * intent and the description, derive the key's address and require it to be the sender, recompute the
- * chain signing digest (it must be `message`, the session's message) and the request digest.
+ * chain signing digest (it must be `message`, the session's message, when given) and the request
+ * digest.
  */
 export async function checkBundle(
   bundle: RequestBundle,
-  input: { key: KeyRecord; message: Uint8Array; chains: ChainsConfig },
+  input: { key: KeyRecord; message?: Uint8Array; chains: ChainsConfig },
 ): Promise<BundleCheck> {
   try {
     const { request } = bundle;
@@ -428,7 +429,7 @@ export async function checkBundle(
         detail: 'bundle.requestDigest does not match the request',
       };
     if (request.kind === 'raw-digest') {
-      if (bytesToHex(request.digest) !== bytesToHex(input.message))
+      if (input.message !== undefined && bytesToHex(request.digest) !== bytesToHex(input.message))
         return {
           ok: false,
           code: 'wrong-message',
@@ -455,7 +456,7 @@ export async function checkBundle(
     if (mismatch !== undefined) return { ok: false, code: 'description-mismatch', detail: mismatch };
     if (!sameAddress(claimed.chain, decoded.intent.from, address))
       return { ok: false, code: 'wrong-key', detail: `the transaction does not spend from ${address}` };
-    if (bytesToHex(decoded.signingDigest) !== bytesToHex(input.message))
+    if (input.message !== undefined && bytesToHex(decoded.signingDigest) !== bytesToHex(input.message))
       return {
         ok: false,
         code: 'wrong-message',

@@ -1,0 +1,343 @@
+// Receipts and limit history (signer-node/docs/policy-api.md, "Receipts and limit history").
+//
+// Each signing member stores a receipt signed by its identity key when its party finishes and sends it
+// to every peer (notice `receipt`). To evaluate a limit a node asks the wallet's other key holders for
+// their receipts in the window (notice `history.query` → `history.reply`); the history counts as complete
+// only with answers from at least n − t + 1 holders (itself included), because every signing set of t
+// holders then contains one of them. Requests a node authorized but has not seen complete are counted
+// like receipts, locally and in its replies, so two concurrent requests cannot both fit one limit.
+import { canonicalBytes } from '@coffer/policy/canonical';
+import type { Receipt } from '@coffer/policy/evaluate';
+import { domainMessage, verifyEd25519 } from '@coffer/policy/keys';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/log.ts';
+import type { NodeDatabase } from '../storage/db.ts';
+
+export const RECEIPT_DOMAIN = 'coffer/receipt/1';
+/** An authorization whose session never reported back stops counting after this long. */
+export const AUTHORIZATION_TTL_MS = 10 * 60_000;
+const MAX_REPLY_ENTRIES = 400;
+
+export interface ReceiptBody {
+  format: 'coffer-receipt/1';
+  requestDigest: string;
+  requestId: string;
+  kind: 'transfer' | 'raw-digest';
+  wallet: string;
+  keyId: string;
+  operator: string;
+  /** Asset key (`chain:network:native|contract`), or `raw` for raw digests. */
+  asset: string;
+  to: string;
+  amount: string;
+  referenceValue?: string;
+  completedAtMs: number;
+  /** Node that signed this receipt (a member of the signing set). */
+  signer: string;
+  sessionId: string;
+}
+
+export interface SignedReceipt {
+  body: ReceiptBody;
+  signature: string;
+}
+
+type Json = Record<string, unknown>;
+const IDENT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Strict decoder; returns undefined on anything unexpected (peer input is never trusted). */
+export function receiptBodyFromWire(v: unknown): ReceiptBody | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const o = v as Json;
+  const keys = [
+    'format',
+    'requestDigest',
+    'requestId',
+    'kind',
+    'wallet',
+    'keyId',
+    'operator',
+    'asset',
+    'to',
+    'amount',
+    'completedAtMs',
+    'signer',
+    'sessionId',
+  ];
+  for (const k of Object.keys(o)) if (!keys.includes(k) && k !== 'referenceValue') return undefined;
+  const s = (x: unknown, re: RegExp) => typeof x === 'string' && re.test(x);
+  if (
+    o.format !== 'coffer-receipt/1' ||
+    !s(o.requestDigest, HEX64) ||
+    !s(o.requestId, /^[\x21-\x7e]{1,128}$/) ||
+    (o.kind !== 'transfer' && o.kind !== 'raw-digest') ||
+    !s(o.wallet, IDENT) ||
+    !s(o.keyId, HEX64) ||
+    !s(o.operator, IDENT) ||
+    !s(o.asset, /^[\x21-\x7e]{1,200}$/) ||
+    !s(o.to, /^[0-9A-Za-z]{0,100}$/) ||
+    !s(o.amount, /^(0|[1-9][0-9]{0,77})$/) ||
+    (o.referenceValue !== undefined && !s(o.referenceValue, /^(0|[1-9][0-9]{0,77})$/)) ||
+    typeof o.completedAtMs !== 'number' ||
+    !Number.isSafeInteger(o.completedAtMs) ||
+    !s(o.signer, /^[a-z0-9][a-z0-9-]{0,31}$/) ||
+    !s(o.sessionId, /^[a-z]{2}-[0-9a-f]{32}$/)
+  )
+    return undefined;
+  return o as unknown as ReceiptBody;
+}
+
+export function receiptMessage(body: ReceiptBody): Uint8Array {
+  return domainMessage(RECEIPT_DOMAIN, canonicalBytes(body));
+}
+
+export function toEngineReceipt(body: ReceiptBody): Receipt {
+  return {
+    requestDigest: body.requestDigest,
+    wallet: body.wallet,
+    operator: body.operator,
+    asset: body.asset,
+    to: body.to,
+    amount: BigInt(body.amount),
+    ...(body.referenceValue !== undefined ? { referenceValue: BigInt(body.referenceValue) } : {}),
+    completedAtMs: body.completedAtMs,
+  };
+}
+
+export interface ReceiptDeps {
+  db: NodeDatabase;
+  audit: AuditLog;
+  log: Logger;
+  nodeId: string;
+  /** Pinned Ed25519 identity keys (hex) of the peers, and this node's own. */
+  identityKeys: Map<string, string>;
+  sign: (message: Uint8Array) => Promise<Uint8Array>;
+  sendNotice: (peer: string, topic: string, body: string) => Promise<void>;
+  peers: () => string[];
+}
+
+export interface HistoryAnswer {
+  /** Nodes whose receipts are included (this node, plus every peer that answered in time). */
+  answered: string[];
+  entries: ReceiptBody[];
+}
+
+export class ReceiptBook {
+  private readonly waiting = new Map<
+    string,
+    { from: Set<string>; need: number; entries: ReceiptBody[]; answered: Set<string>; done: () => void }
+  >();
+
+  constructor(private readonly d: ReceiptDeps) {}
+
+  /** Signs, stores and sends this node's receipt for a finished signature. */
+  async issue(body: Omit<ReceiptBody, 'format' | 'signer'>): Promise<SignedReceipt> {
+    const full: ReceiptBody = { format: 'coffer-receipt/1', ...body, signer: this.d.nodeId };
+    const signature = bytesToHex(await this.d.sign(receiptMessage(full)));
+    const receipt = { body: full, signature };
+    this.store(receipt);
+    this.d.db
+      .prepare('UPDATE policy_authorizations SET completed_at_ms = ? WHERE request_digest = ?')
+      .run(full.completedAtMs, full.requestDigest);
+    this.d.audit.append('policy.receipt', this.d.nodeId, full.requestId, {
+      requestDigest: full.requestDigest,
+      session: full.sessionId,
+      wallet: full.wallet,
+      operator: full.operator,
+      asset: full.asset,
+      to: full.to,
+      amount: full.amount,
+    });
+    const text = JSON.stringify(receipt);
+    for (const peer of this.d.peers())
+      this.d
+        .sendNotice(peer, 'receipt', text)
+        .catch((e) => this.d.log.warn({ peer, err: (e as Error).message }, 'receipt not delivered'));
+    return receipt;
+  }
+
+  /** Verifies a receipt against its signer's pinned key; stores it once. */
+  accept(value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    const body = receiptBodyFromWire((value as Json).body);
+    const signature = (value as Json).signature;
+    if (!body || typeof signature !== 'string') return false;
+    const key = this.d.identityKeys.get(body.signer);
+    if (!key || !verifyEd25519(signature, receiptMessage(body), key)) return false;
+    this.store({ body, signature });
+    return true;
+  }
+
+  private store(r: SignedReceipt): void {
+    this.d.db
+      .prepare(
+        `INSERT OR IGNORE INTO receipts (id, request_id, body, signatures, received_at, signer, completed_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        `${r.body.requestDigest}/${r.body.signer}`,
+        r.body.requestDigest,
+        JSON.stringify(r.body),
+        JSON.stringify({ [r.body.signer]: r.signature }),
+        new Date().toISOString(),
+        r.body.signer,
+        r.body.completedAtMs,
+      );
+  }
+
+  /** Stored receipts completed in (fromMs, toMs], with their signatures. */
+  receiptsIn(fromMs: number, toMs: number): SignedReceipt[] {
+    const rows = this.d.db
+      .prepare(
+        'SELECT body, signatures, signer FROM receipts WHERE completed_at_ms > ? AND completed_at_ms <= ? ORDER BY completed_at_ms LIMIT 5000',
+      )
+      .all(fromMs, toMs) as Array<{ body: string; signatures: string; signer: string }>;
+    return rows.map((r) => ({
+      body: JSON.parse(r.body) as ReceiptBody,
+      signature: (JSON.parse(r.signatures) as Record<string, string>)[r.signer] ?? '',
+    }));
+  }
+
+  /** Destinations that received a completed transfer (first-time-destination delays). */
+  knownDestinations(): string[] {
+    const rows = this.d.db
+      .prepare(
+        "SELECT DISTINCT json_extract(body, '$.to') AS t FROM receipts WHERE json_extract(body, '$.kind') = 'transfer' LIMIT 100000",
+      )
+      .all() as Array<{ t: string }>;
+    return rows.map((r) => r.t);
+  }
+
+  // ---- authorizations in flight ----
+
+  recordAuthorization(body: Omit<ReceiptBody, 'format' | 'signer'>, nowMs: number): void {
+    const full: ReceiptBody = { format: 'coffer-receipt/1', ...body, signer: this.d.nodeId };
+    this.d.db
+      .prepare(
+        `INSERT INTO policy_authorizations (request_digest, session_id, body, authorized_at_ms)
+         VALUES (?, ?, ?, ?)
+         ON CONFLICT(request_digest) DO UPDATE SET session_id = excluded.session_id, body = excluded.body,
+           authorized_at_ms = excluded.authorized_at_ms`,
+      )
+      .run(full.requestDigest, full.sessionId, JSON.stringify(full), nowMs);
+  }
+
+  /** Authorizations not yet complete and not older than the TTL. */
+  inFlight(nowMs: number): ReceiptBody[] {
+    const rows = this.d.db
+      .prepare(
+        'SELECT body FROM policy_authorizations WHERE completed_at_ms IS NULL AND authorized_at_ms > ? LIMIT 1000',
+      )
+      .all(nowMs - AUTHORIZATION_TTL_MS) as Array<{ body: string }>;
+    return rows.map((r) => JSON.parse(r.body) as ReceiptBody);
+  }
+
+  /** Marks an authorization done when its session failed (it no longer counts). */
+  dropAuthorization(sessionId: string): void {
+    this.d.db
+      .prepare('DELETE FROM policy_authorizations WHERE session_id = ? AND completed_at_ms IS NULL')
+      .run(sessionId);
+  }
+
+  // ---- history exchange ----
+
+  /**
+   * Asks `holders` (peers holding the wallet's key) for their receipts and authorizations in
+   * (fromMs, toMs]; resolves once `need` nodes (this one included) answered, or after `timeoutMs`.
+   */
+  async queryHistory(
+    holders: string[],
+    need: number,
+    fromMs: number,
+    toMs: number,
+    timeoutMs: number,
+  ): Promise<HistoryAnswer> {
+    const queryId = `hq-${bytesToHex(randomBytes(16))}`;
+    const entries: ReceiptBody[] = [
+      ...this.receiptsIn(fromMs, toMs).map((r) => r.body),
+      ...this.inFlight(toMs),
+    ];
+    const answered = new Set<string>([this.d.nodeId]);
+    const asked = new Set(holders.filter((h) => h !== this.d.nodeId));
+    if (asked.size > 0 && answered.size < need) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiting.delete(queryId);
+          resolve();
+        }, timeoutMs);
+        this.waiting.set(queryId, {
+          from: asked,
+          need,
+          entries,
+          answered,
+          done: () => {
+            clearTimeout(timer);
+            this.waiting.delete(queryId);
+            resolve();
+          },
+        });
+        const body = JSON.stringify({ queryId, fromMs, toMs });
+        for (const peer of asked) this.d.sendNotice(peer, 'history.query', body).catch(() => undefined);
+      });
+    }
+    return { answered: [...answered].sort(), entries };
+  }
+
+  /** Notices `receipt`, `history.query`, `history.reply` from an authenticated, pinned peer. */
+  handleNotice(from: string, topic: string, body: string): void {
+    const value = JSON.parse(body) as unknown;
+    if (topic === 'receipt') {
+      if (!this.accept(value)) throw new Error('receipt does not verify');
+      return;
+    }
+    if (topic === 'history.query') {
+      const q = value as Json;
+      const { queryId, fromMs, toMs } = q;
+      if (
+        typeof queryId !== 'string' ||
+        !/^hq-[0-9a-f]{32}$/.test(queryId) ||
+        typeof fromMs !== 'number' ||
+        typeof toMs !== 'number' ||
+        !Number.isSafeInteger(fromMs) ||
+        !Number.isSafeInteger(toMs)
+      )
+        throw new Error('malformed history.query');
+      const receipts = this.receiptsIn(fromMs, toMs);
+      const pending = this.inFlight(Date.now());
+      const complete = receipts.length + pending.length <= MAX_REPLY_ENTRIES;
+      const reply = complete
+        ? { queryId, complete, receipts, pending }
+        : { queryId, complete, receipts: [], pending: [] };
+      this.d.sendNotice(from, 'history.reply', JSON.stringify(reply)).catch(() => undefined);
+      return;
+    }
+    if (topic === 'history.reply') {
+      const r = value as Json;
+      const wait = typeof r.queryId === 'string' ? this.waiting.get(r.queryId) : undefined;
+      if (!wait?.from.has(from)) return;
+      if (r.complete !== true || !Array.isArray(r.receipts) || !Array.isArray(r.pending))
+        throw new Error('history.reply incomplete');
+      const receipts: ReceiptBody[] = [];
+      for (const item of r.receipts) {
+        // Every receipt verifies under its own signer's pinned key, whoever relays it.
+        if (!this.accept(item)) throw new Error('history.reply carries a receipt that does not verify');
+        receipts.push(receiptBodyFromWire((item as Json).body)!);
+      }
+      const pending: ReceiptBody[] = [];
+      for (const item of r.pending) {
+        const b = receiptBodyFromWire(item);
+        // A peer speaks only for its own authorizations (the envelope authenticates it).
+        if (!b || b.signer !== from) throw new Error('history.reply carries a foreign authorization');
+        pending.push(b);
+      }
+      wait.entries.push(...receipts, ...pending);
+      wait.answered.add(from);
+      wait.from.delete(from);
+      if (wait.from.size === 0 || wait.answered.size >= wait.need) wait.done();
+      return;
+    }
+    throw new Error(`unknown topic ${topic}`);
+  }
+}
