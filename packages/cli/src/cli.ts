@@ -563,8 +563,9 @@ function fail(e: unknown, json: boolean, io: Io): number {
   else if (result !== undefined) io.out(humanValue(result));
   const field = typeof error.field === 'string' ? ` (field: ${error.field})` : '';
   const culprits = Array.isArray(error.culprits) ? ` (culprits: ${error.culprits.join(', ')})` : '';
+  const reason = typeof error.reason === 'string' ? ` (reason: ${error.reason})` : '';
   const status = typeof error.status === 'number' ? `HTTP ${error.status} ` : '';
-  io.err(`coffer: ${error.message}${field}${culprits} [${status}${error.code}]\n`);
+  io.err(`coffer: ${error.message}${field}${reason}${culprits} [${status}${error.code}]\n`);
   if (e instanceof UsageError && !json) io.err('run coffer --help for the commands and their flags\n');
   return exit;
 }

@@ -209,12 +209,22 @@ export class CofferApiError extends Error {
   readonly code: string;
   readonly field: string | undefined;
   readonly culprits: string[] | undefined;
-  constructor(a: { status: number; code: string; message: string; field?: string; culprits?: string[] }) {
+  /** A refused approval: the policy engine's reason (`expired`, `initiator`, `bad-signature`, …). */
+  readonly reason: string | undefined;
+  constructor(a: {
+    status: number;
+    code: string;
+    message: string;
+    field?: string;
+    culprits?: string[];
+    reason?: string;
+  }) {
     super(a.message);
     this.status = a.status;
     this.code = a.code;
     this.field = a.field;
     this.culprits = a.culprits;
+    this.reason = a.reason;
   }
   toJSON() {
     return {
@@ -223,6 +233,7 @@ export class CofferApiError extends Error {
       message: this.message,
       ...(this.field !== undefined ? { field: this.field } : {}),
       ...(this.culprits !== undefined ? { culprits: this.culprits } : {}),
+      ...(this.reason !== undefined ? { reason: this.reason } : {}),
     };
   }
 }
@@ -544,6 +555,9 @@ function apiError(status: number, body: unknown): CofferApiError {
       message: body.message.slice(0, 2000),
       ...(typeof body.field === 'string' ? { field: body.field } : {}),
       ...(culprits ? { culprits } : {}),
+      ...(typeof body.reason === 'string' && /^[a-z0-9-]{1,64}$/.test(body.reason)
+        ? { reason: body.reason }
+        : {}),
     });
   }
   return new CofferApiError({
