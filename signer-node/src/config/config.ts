@@ -82,6 +82,8 @@ export type NodeConfig = {
   apiKeys: ApiKeyConfig[];
   timeouts: { roundMs: number; peerRequestMs: number; probeMs: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** ECDSA presignature pool per (wallet, path); poolSize 0 (default) disables it. */
+  presign: { poolSize: number; paths: string[] };
   /** Absent: the node refuses every signature. */
   policy?: PolicyConfig;
   chains: ChainsConfig;
@@ -163,6 +165,7 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
     'logLevel',
     'policy',
     'chains',
+    'presign',
   ]);
   const nodeId = str(o.nodeId, 'nodeId', ID, 'must be 1–32 of a-z, 0-9, "-" (starting alphanumeric)');
   const l = obj(o.listen, 'listen');
@@ -206,6 +209,7 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
   });
   const policy = o.policy === undefined ? undefined : parsePolicyConfig(o.policy, baseDir);
   const chains = o.chains === undefined ? {} : parseChains(o.chains);
+  const presign = parsePresign(o.presign);
   return {
     nodeId,
     listen,
@@ -217,7 +221,32 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
     logLevel,
     ...(policy ? { policy } : {}),
     chains,
+    presign,
   };
+}
+
+function parsePresign(v: unknown): NodeConfig['presign'] {
+  if (v === undefined) return { poolSize: 0, paths: ['m'] };
+  const p = obj(v, 'presign');
+  only(p, 'presign', ['poolSize', 'paths']);
+  const poolSize = int(p.poolSize, 'presign.poolSize', 0, 64);
+  if (p.paths === undefined) return { poolSize, paths: ['m'] };
+  if (!Array.isArray(p.paths) || p.paths.length === 0 || p.paths.length > 16)
+    throw new ConfigError('presign.paths', 'must be an array of 1..16 derivation paths');
+  const paths = p.paths.map((x, i) => {
+    const s = str(x, `presign.paths[${i}]`, /^m(\/\d{1,10})*$/, 'must be a non-hardened path like m/0/1');
+    if (
+      s.length > 200 ||
+      s
+        .split('/')
+        .slice(1)
+        .some((n) => Number(n) >= 2 ** 31)
+    )
+      throw new ConfigError(`presign.paths[${i}]`, 'must be a non-hardened path like m/0/1');
+    return s;
+  });
+  if (new Set(paths).size !== paths.length) throw new ConfigError('presign.paths', 'a path appears twice');
+  return { poolSize, paths };
 }
 
 const OPERATOR = /^[a-z0-9][a-z0-9._-]{0,63}$/;

@@ -8,15 +8,25 @@
 // session's round; a second release for the same key fails on the primary key, so no nonce-dependent
 // message can be produced twice. A session id is accepted only once (a start for a known id is refused).
 // On restart every session still "running" is marked aborted (nonces lived only in memory and are gone).
+//
+// Wallet lock (DESIGN §3 item 6): a signing party that aborts with `signature-check-failed`, or a member
+// reporting a signature that does not verify under the derived key, locks the wallet for review; the
+// node never retries and refuses every signing of it until an admin clears the lock.
+// Bans (item 5): a DKLs23 check that bans a peer also discards the pairwise setup with it for that
+// wallet, persistently (unusable_setups + the re-sealed share), and aborts every session with the peer.
+// Presignatures (item 7): see presign-pool.ts.
 import {
   decodeWire,
   encodeWire,
   type KeyShare,
+  markPairwiseSetupUnusable,
   type Party,
+  type Presignature,
   ProtocolAbort,
   type SchemeId,
   type WireMessage,
 } from '@coffer/tss';
+import { derivePublicKey } from '@coffer/tss/simulator';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
@@ -25,7 +35,16 @@ import type { Wallet, WalletStore } from '../store/wallets.ts';
 import type { Envelope } from '../transport/envelope.ts';
 import type { PeerTransport } from '../transport/peers.ts';
 import type { Metrics } from '../util/metrics.ts';
-import { keygenParty, messageLengthOk, SCHEME_IDS, signParty } from './parties.ts';
+import {
+  finishPresignedParty,
+  keygenParty,
+  messageLengthOk,
+  presignParty,
+  SCHEME_IDS,
+  signParty,
+} from './parties.ts';
+import { type HeldPresignature, type PresignConfig, PresignPool } from './presign-pool.ts';
+import { signatureVerifies } from './verify.ts';
 
 export class SessionError extends Error {
   override readonly name = 'SessionError';
@@ -46,9 +65,10 @@ export class SessionError extends Error {
   }
 }
 
+type SessionKind = 'keygen' | 'sign' | 'presign';
 type StartControl = {
   type: 'start';
-  kind: 'keygen' | 'sign';
+  kind: SessionKind;
   scheme: SchemeId;
   threshold: number;
   parties: number;
@@ -60,6 +80,11 @@ type StartControl = {
   message?: string;
   path?: string;
   label?: string | null;
+  /**
+   * Signing only: the presignature (made by the coordinator's earlier presigning run with exactly
+   * these members, for this wallet and path) whose one online round completes this signature.
+   */
+  presignature?: string;
   /**
    * The request this signature serves, as the coordinator forwards it (opaque JSON, at most
    * MAX_REQUEST_CHARS): every member hands it to its own `authorizeSign` and decides for itself.
@@ -73,7 +98,8 @@ type ResultControl = {
   reason?: string;
   culprits?: string[];
 };
-type AbortControl = { type: 'abort'; reason: string };
+/** `restarted`: the sender lost the session in a crash and names itself as the cause. */
+type AbortControl = { type: 'abort'; reason: string; restarted?: boolean };
 /** A one-way message between nodes outside any session (requests, approvals, receipts, history). */
 type NoticeControl = { type: 'notice'; topic: string; body: string };
 type Control = StartControl | ResultControl | AbortControl | NoticeControl;
@@ -118,7 +144,11 @@ class Running {
     readonly start: StartControl,
     readonly coordinator: string,
     readonly myIndex: number,
-    readonly party: Party<KeyShare> | Party<Uint8Array>,
+    readonly party: AnyParty,
+    /** Session id inside the protocol messages: the presigning run's for a presigned signing. */
+    readonly wireSession: string,
+    /** Derived public key of a signing or presigning session (chain format). */
+    readonly derivedKey: Uint8Array | undefined,
   ) {}
   /** Node ids of the other members. */
   others(self: string): string[] {
@@ -126,7 +156,14 @@ class Running {
   }
 }
 
+type AnyParty = Party<KeyShare> | Party<Uint8Array> | Party<Presignature>;
+type BuiltParty = { party: AnyParty; wireSession: string; derivedKey?: Uint8Array };
+
 const PENDING_TTL_MS = 30_000;
+/** Wait before retrying a pool refill that failed (peers down, banned, …). */
+const REFILL_RETRY_MS = 5_000;
+/** Delay of the first refill after start-up, so the API and peer endpoint are listening. */
+const REFILL_FIRST_MS = 1_500;
 const MAX_PENDING_SESSIONS = 256;
 const MAX_PENDING_PER_SESSION = 512;
 const MAX_RUNNING = 64;
@@ -147,7 +184,17 @@ export type ManagerOptions = {
    * {"event":"stalled"} line, so a test can kill -9 it at exactly that point. Set from the
    * COFFER_TEST_STALL environment variable; never set in production.
    */
-  stallAfter?: { kind: 'keygen' | 'sign'; round: number };
+  stallAfter?: { kind: SessionKind; round: number };
+  /**
+   * Test seam for the lock and ban tests only (COFFER_TEST_TAMPER): this node corrupts its own
+   * outgoing ECDSA messages — "online" flips a bit of w_i in the last signing round (the combined
+   * signature then fails verification at the honest parties), "multiplication" flips a byte of its
+   * round-2 direct messages (the §5.1 check fails and the receiver bans this node). Never set in
+   * production.
+   */
+  tamper?: 'online' | 'multiplication';
+  /** Presignature pool (DESIGN §3 item 7); absent or poolSize 0: signing always runs 3 rounds. */
+  presign?: PresignConfig;
   /**
    * Policy gate (DESIGN §1 step 4): called on the coordinator before it starts a signing session and on
    * every member before it joins one. Anything but `{ ok: true }` (or a throw) refuses the share.
@@ -164,8 +211,40 @@ export class SessionManager {
   /** Sessions this node coordinates, until every member's result is in. */
   private readonly coordinated = new Map<string, Running>();
   private readonly pending = new Map<string, { expires: number; items: Envelope[] }>();
+  private readonly pool: PresignPool;
+  /** Presignatures a coordinator took for a session it is about to start, by session id. */
+  private readonly claimed = new Map<string, HeldPresignature>();
+  private refillTimer: NodeJS.Timeout | undefined;
+  private refilling = false;
+  private refillAgain = false;
+  private closed = false;
+  /** Re-seals after bans run one after another, each on the newest sealed share. */
+  private resealChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ManagerOptions) {
+    this.pool = new PresignPool(o.db, o.nodeId, o.presign ?? { poolSize: 0, paths: ['m'] });
+    o.metrics.counter('coffer_presignatures_total', 'Presignatures on this node, by event');
+    o.metrics.gauge(
+      'coffer_presignatures_ready',
+      'Presignatures this node coordinated and holds unused (all wallets and paths)',
+      () => this.pool.readyCount(),
+    );
+    o.metrics.gauge(
+      'coffer_presignatures_held',
+      "Presignatures held in memory, this node's and other coordinators'",
+      () => this.pool.size,
+    );
+    o.metrics.gauge(
+      'coffer_presignature_pool_target',
+      'Presignatures the pool keeps ready: poolSize × paths × unlocked ECDSA wallets',
+      () =>
+        this.pool.config.poolSize === 0
+          ? 0
+          : this.pool.config.poolSize * this.pool.config.paths.length * this.refillWallets().length,
+    );
+    o.metrics.gauge('coffer_presignature_refill_running', '1 while the pool is being refilled', () =>
+      this.refilling ? 1 : 0,
+    );
     o.metrics.counter('coffer_sessions_total', 'Sessions finished on this node, by kind and status');
     o.metrics.counter(
       'coffer_session_messages_dropped_total',
@@ -176,12 +255,18 @@ export class SessionManager {
 
   /** Marks sessions left open by a crash as aborted (their in-memory nonces are gone for good). */
   recoverAfterRestart(): number {
-    const open = this.o.db.prepare("SELECT id, kind FROM sessions WHERE status = 'running'").all() as Array<{
-      id: string;
-      kind: string;
-    }>;
+    const open = this.o.db
+      .prepare("SELECT id, kind, participants FROM sessions WHERE status = 'running'")
+      .all() as Array<{ id: string; kind: string; participants: string }>;
     const reason = 'node restarted while the session was open; its single-use state was discarded';
     for (const s of open) {
+      // Tell the other members at once, so they stop waiting for this node instead of timing out.
+      const payload = new TextEncoder().encode(JSON.stringify({ type: 'abort', reason, restarted: true }));
+      for (const p of parseNodeIds(s.participants))
+        if (p !== this.o.nodeId && this.o.transport.peerIds().includes(p))
+          this.o.transport
+            .send(p, { kind: 'control', session: s.id, round: 0, payload, encrypt: false })
+            .catch(() => {});
       this.o.audit.append('session.aborted', this.o.nodeId, s.id, { kind: s.kind, reason, culprits: [] });
       this.o.db
         .prepare(
@@ -194,6 +279,13 @@ export class SessionManager {
         "UPDATE signing_requests SET status = 'failed', error = ?, updated_at = ? WHERE status = 'pending'",
       )
       .run(reason, now());
+    const discarded = this.pool.discardAfterRestart();
+    if (discarded > 0)
+      this.o.audit.append('presignatures.discarded', this.o.nodeId, this.o.nodeId, {
+        count: discarded,
+        reason: 'node restarted: presignature secrets are held in memory only',
+      });
+    this.scheduleRefill(REFILL_FIRST_MS);
     return open.length;
   }
 
@@ -205,13 +297,49 @@ export class SessionManager {
     ).map((r) => r.peer_id);
   }
 
+  /**
+   * Clears a ban. A pairwise setup discarded with the ban stays unusable (unusable_setups and the
+   * re-sealed share): sessions of that wallet with the peer are refused until the wallet is refreshed.
+   */
   clearBan(peer: string, actor: string): boolean {
     this.o.audit.append('peer.ban-cleared', actor, peer, {});
-    return (
+    const cleared =
       this.o.db
         .prepare('UPDATE peer_bans SET cleared_at = ? WHERE peer_id = ? AND cleared_at IS NULL')
-        .run(now(), peer).changes > 0
-    );
+        .run(now(), peer).changes > 0;
+    if (cleared) this.scheduleRefill(0);
+    return cleared;
+  }
+
+  /** An admin clears a wallet's review lock after investigating the failed signature check. */
+  clearWalletLock(walletId: string, actor: string): boolean {
+    const wallet = this.o.wallets.get(walletId);
+    if (!wallet) throw new SessionError('not-found', `no wallet ${walletId}`, { field: 'walletId' });
+    if (!wallet.lockedReason) return false;
+    // Logged first: a lock that cannot be audited is not cleared.
+    this.o.audit.append('wallet.lock-cleared', actor, walletId, { lockedReason: wallet.lockedReason });
+    const cleared = this.o.wallets.clearLock(walletId);
+    if (cleared) this.scheduleRefill(0);
+    return cleared;
+  }
+
+  /** Locks a wallet for review (DESIGN §3 item 6, "Broken Record"); no signing of it until cleared. */
+  private lockWallet(walletId: string, reason: string, sessionId: string): void {
+    if (!walletId) return;
+    if (this.o.wallets.lock(walletId, reason)) {
+      this.o.log.error({ wallet: walletId, session: sessionId, reason }, 'wallet locked for review');
+      try {
+        this.o.audit.append('wallet.locked', this.o.nodeId, walletId, { session: sessionId, reason });
+      } catch (e) {
+        this.o.log.error({ err: (e as Error).message }, 'audit append failed while locking a wallet');
+      }
+    }
+    this.pool.discard((e) => e.walletId === walletId, 'wallet locked for review');
+  }
+
+  /** Peers that cannot sign this wallet with this node: banned, or their pairwise setup discarded. */
+  private excludedPeers(walletId: string): { banned: Set<string>; unusable: Set<string> } {
+    return { banned: new Set(this.bannedPeers()), unusable: new Set(this.o.wallets.unusablePeers(walletId)) };
   }
 
   // ---- coordinator side ----
@@ -266,7 +394,12 @@ export class SessionManager {
     return wallet;
   }
 
-  /** Picks t reachable signers (this node first), runs the signing session, returns the signature hex. */
+  /**
+   * Signs with t reachable signers (this node first), returns the signature hex. With a presignature
+   * ready for (wallet, path) whose signing set is reachable, one online round suffices; otherwise, or
+   * when the presigned session fails for a reason that does not lock the wallet, the three-round
+   * protocol runs with fresh nonces.
+   */
   async sign(
     req: { walletId: string; message: Uint8Array; path: string; requestId: string; request?: string },
     actor: string,
@@ -279,9 +412,38 @@ export class SessionManager {
       throw new SessionError('invalid-request', `wrong digest length for ${wallet.scheme}`, {
         field: 'digest',
       });
-    const banned = new Set(this.bannedPeers());
-    const candidates = wallet.participants.filter((p) => p !== this.o.nodeId && !banned.has(p));
+    if (req.request !== undefined && req.request.length > MAX_REQUEST_CHARS)
+      throw new SessionError('invalid-request', `request is longer than ${MAX_REQUEST_CHARS} characters`, {
+        field: 'request',
+      });
+    const { banned, unusable } = this.excludedPeers(wallet.id);
+    const candidates = wallet.participants.filter(
+      (p) => p !== this.o.nodeId && !banned.has(p) && !unusable.has(p),
+    );
     const reachable = await this.probe(candidates);
+    if (wallet.scheme === 'ecdsa-secp256k1' && this.pool.config.poolSize > 0) {
+      const entry = this.pool.take(wallet.id, req.path, (signers) =>
+        signers.every((s) => s === this.o.nodeId || reachable.includes(s)),
+      );
+      this.scheduleRefill(0);
+      if (entry) {
+        try {
+          return await this.runSign(wallet, req, actor, entry.members, entry);
+        } catch (e) {
+          const code = e instanceof SessionError ? e.code : 'internal';
+          if (code === 'policy-denied' || code === 'wallet-locked') throw e;
+          this.o.log.warn(
+            { wallet: wallet.id, presignature: entry.id, err: (e as Error).message },
+            'presigned signing failed; falling back to three rounds',
+          );
+          this.o.audit.append('sign.presigned-failed', actor, req.requestId, {
+            wallet: wallet.id,
+            presignature: entry.id,
+            error: (e as Error).message,
+          });
+        }
+      }
+    }
     const need = wallet.threshold - 1;
     if (reachable.length < need) {
       const down = candidates.filter((c) => !reachable.includes(c));
@@ -289,11 +451,25 @@ export class SessionManager {
         'not-enough-signers',
         `not enough signers: wallet needs ${wallet.threshold}, reachable are ${[this.o.nodeId, ...reachable].join(', ')}` +
           (down.length ? `; down: ${down.join(', ')}` : '') +
-          (banned.size ? `; banned: ${[...banned].join(', ')}` : ''),
+          (banned.size ? `; banned: ${[...banned].join(', ')}` : '') +
+          (unusable.size
+            ? `; pairwise setup discarded after a failed check (refresh the wallet): ${[...unusable].join(', ')}`
+            : ''),
       );
     }
     const chosen = [this.o.nodeId, ...reachable.slice(0, need)];
     const members = chosen.map((n) => wallet.participants.indexOf(n) + 1).sort((a, b) => a - b);
+    return this.runSign(wallet, req, actor, members);
+  }
+
+  /** One signing session (presigned when `entry` is given) with the policy gate on this node. */
+  private async runSign(
+    wallet: Wallet,
+    req: { message: Uint8Array; path: string; requestId: string; request?: string },
+    actor: string,
+    members: number[],
+    entry?: HeldPresignature,
+  ): Promise<{ signature: string; signers: string[]; sessionId: string }> {
     const id = `sg-${bytesToHex(randomBytes(16))}`;
     const start: StartControl = {
       type: 'start',
@@ -306,25 +482,120 @@ export class SessionManager {
       walletId: wallet.id,
       message: bytesToHex(req.message),
       path: req.path,
+      ...(entry ? { presignature: entry.id } : {}),
       ...(req.request !== undefined ? { request: req.request } : {}),
     };
-    if (req.request !== undefined && req.request.length > MAX_REQUEST_CHARS)
-      throw new SessionError('invalid-request', `request is longer than ${MAX_REQUEST_CHARS} characters`, {
-        field: 'request',
-      });
     const verdict = await this.authorize(id, start, this.o.nodeId);
-    if (!verdict.ok) throw new SessionError('policy-denied', `this node refuses to sign: ${verdict.reason}`);
+    if (!verdict.ok) {
+      if (entry) this.pool.restore(entry);
+      throw new SessionError('policy-denied', `this node refuses to sign: ${verdict.reason}`);
+    }
+    const chosen = members.map((i) => wallet.participants[i - 1]!);
     this.o.db
       .prepare('UPDATE signing_requests SET signers = ?, updated_at = ? WHERE id = ?')
-      .run(JSON.stringify(chosen.sort()), now(), req.requestId);
+      .run(JSON.stringify([...chosen].sort()), now(), req.requestId);
     this.o.audit.append('sign.session', actor, id, {
       request: req.requestId,
       wallet: wallet.id,
       signers: chosen,
+      ...(entry ? { presignature: entry.id } : {}),
     });
-    const outcome = await this.coordinate(id, start, req.requestId);
-    if (outcome.status !== 'done') throw abortedError(outcome);
+    if (entry) this.claimed.set(id, entry);
+    let outcome: Outcome;
+    try {
+      outcome = await this.coordinate(id, start, req.requestId);
+    } finally {
+      this.claimed.delete(id);
+    }
+    if (outcome.status !== 'done') {
+      const locked = this.o.wallets.get(wallet.id)?.lockedReason;
+      if (locked) throw new SessionError('wallet-locked', `wallet is locked for review: ${locked}`);
+      throw abortedError(outcome);
+    }
     return { signature: outcome.output, signers: chosen, sessionId: id };
+  }
+
+  /** Coordinator: one presigning run for (wallet, path) with t reachable signers, this node first. */
+  private async presign(wallet: Wallet, path: string): Promise<void> {
+    const { banned, unusable } = this.excludedPeers(wallet.id);
+    const candidates = wallet.participants.filter(
+      (p) => p !== this.o.nodeId && !banned.has(p) && !unusable.has(p),
+    );
+    const reachable = await this.probe(candidates);
+    const need = wallet.threshold - 1;
+    if (reachable.length < need)
+      throw new SessionError(
+        'not-enough-signers',
+        `presigning for ${wallet.id} needs ${wallet.threshold} signers, reachable are ${[this.o.nodeId, ...reachable].join(', ')}`,
+      );
+    const chosen = [this.o.nodeId, ...reachable.slice(0, need)];
+    const id = `ps-${bytesToHex(randomBytes(16))}`;
+    const start: StartControl = {
+      type: 'start',
+      kind: 'presign',
+      scheme: wallet.scheme,
+      threshold: wallet.threshold,
+      parties: wallet.parties,
+      participants: wallet.participants,
+      members: chosen.map((n) => wallet.participants.indexOf(n) + 1).sort((a, b) => a - b),
+      walletId: wallet.id,
+      path,
+    };
+    this.o.audit.append('presign.session', this.o.nodeId, id, { wallet: wallet.id, path, signers: chosen });
+    const outcome = await this.coordinate(id, start);
+    if (outcome.status !== 'done') {
+      this.pool.discard((e) => e.sessionId === id, `presigning failed: ${outcome.reason}`);
+      throw abortedError(outcome);
+    }
+  }
+
+  private refillWallets(): Wallet[] {
+    return this.o.wallets.list().filter((w) => w.scheme === 'ecdsa-secp256k1' && !w.lockedReason);
+  }
+
+  /** Background refill of the pool, one presigning run at a time; retried later when it fails. */
+  private scheduleRefill(delayMs: number): void {
+    if (this.pool.config.poolSize === 0 || this.closed) return;
+    if (this.refilling) {
+      this.refillAgain = true;
+      return;
+    }
+    if (this.refillTimer) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      void this.refill();
+    }, delayMs);
+    this.refillTimer.unref();
+  }
+
+  private async refill(): Promise<void> {
+    if (this.refilling || this.closed) return;
+    this.refilling = true;
+    this.refillAgain = false;
+    let failed = false;
+    try {
+      for (const w of this.refillWallets())
+        for (const path of this.pool.config.paths) {
+          try {
+            while (
+              !this.closed &&
+              this.pool.readyCount(w.id, path) < this.pool.config.poolSize &&
+              !this.o.wallets.get(w.id)?.lockedReason
+            )
+              await this.presign(w, path);
+          } catch (e) {
+            failed = true;
+            this.o.log.warn(
+              { wallet: w.id, path, err: (e as Error).message },
+              'presignature pool refill failed; retrying later',
+            );
+          }
+        }
+    } finally {
+      this.refilling = false;
+    }
+    if (this.refillAgain) this.scheduleRefill(0);
+    else if (failed) this.scheduleRefill(REFILL_RETRY_MS);
   }
 
   /** Asks this node's policy gate; no gate configured means the node signs what its API accepted. */
@@ -408,27 +679,54 @@ export class SessionManager {
     return done;
   }
 
-  private async makeParty(
-    id: string,
-    start: StartControl,
-    myIndex: number,
-  ): Promise<Party<KeyShare> | Party<Uint8Array>> {
+  private async makeParty(id: string, start: StartControl, myIndex: number): Promise<BuiltParty> {
     if (start.kind === 'keygen')
-      return keygenParty({
-        scheme: start.scheme,
-        session: id,
-        index: myIndex,
-        threshold: start.threshold,
-        parties: start.parties,
-      });
+      return {
+        party: keygenParty({
+          scheme: start.scheme,
+          session: id,
+          index: myIndex,
+          threshold: start.threshold,
+          parties: start.parties,
+        }),
+        wireSession: id,
+      };
+    const path = start.path ?? 'm';
+    if (start.presignature !== undefined) {
+      // The entry was taken from the pool (coordinator: in sign(); member: in onStart) for this id.
+      const entry = this.claimed.get(id);
+      this.claimed.delete(id);
+      if (!entry || entry.id !== start.presignature)
+        throw new Error(`presignature ${start.presignature} was not taken for session ${id}`);
+      return {
+        party: finishPresignedParty({
+          presignature: entry.presignature,
+          message: hexToBytes(start.message ?? ''),
+          path,
+        }),
+        wireSession: entry.sessionId,
+        derivedKey: entry.derivedKey,
+      };
+    }
     const share = await this.o.wallets.loadShare(start.walletId ?? '');
-    return signParty({
-      session: id,
-      share,
-      signers: start.members,
-      message: hexToBytes(start.message ?? ''),
-      path: start.path ?? 'm',
-    });
+    const derivedKey = derivePublicKey(share, path);
+    if (start.kind === 'presign')
+      return {
+        party: presignParty({ session: id, share, signers: start.members, path }),
+        wireSession: id,
+        derivedKey,
+      };
+    return {
+      party: signParty({
+        session: id,
+        share,
+        signers: start.members,
+        message: hexToBytes(start.message ?? ''),
+        path,
+      }),
+      wireSession: id,
+      derivedKey,
+    };
   }
 
   // ---- every member ----
@@ -438,15 +736,23 @@ export class SessionManager {
     start: StartControl,
     coordinator: string,
     myIndex: number,
-    party: Party<KeyShare> | Party<Uint8Array>,
+    built: BuiltParty,
     requestId?: string,
   ): Running {
-    const run = new Running(id, start, coordinator, myIndex, party);
+    const run = new Running(
+      id,
+      start,
+      coordinator,
+      myIndex,
+      built.party,
+      built.wireSession,
+      built.derivedKey,
+    );
     // A session id is used once, ever: the primary key refuses a second start.
     this.o.db
       .prepare(
-        `INSERT INTO sessions (id, kind, request_id, participants, status, round, created_at, updated_at, scheme, key_id, coordinator)
-         VALUES (?, ?, ?, ?, 'running', 0, ?, ?, ?, ?, ?)`,
+        `INSERT INTO sessions (id, kind, request_id, participants, status, round, created_at, updated_at, scheme, key_id, coordinator, presignature_id)
+         VALUES (?, ?, ?, ?, 'running', 0, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -458,6 +764,7 @@ export class SessionManager {
         start.scheme,
         start.walletId ?? null,
         coordinator,
+        start.presignature ?? null,
       );
     this.running.set(id, run);
     return run;
@@ -500,7 +807,7 @@ export class SessionManager {
       return;
     }
     if (c.type === 'abort') {
-      this.abort(run, 'peer-aborted', `${e.from} aborted: ${c.reason}`, [], false);
+      this.abort(run, 'peer-aborted', `${e.from} aborted: ${c.reason}`, c.restarted ? [e.from] : [], false);
       return;
     }
     if (run.coordinator !== this.o.nodeId) {
@@ -513,6 +820,10 @@ export class SessionManager {
         ? { status: 'done', output: c.output ?? '' }
         : { status: 'aborted', reason: c.reason ?? 'aborted', culprits: c.culprits ?? [] },
     );
+    // A member that refused or aborted will send nothing more: stop our own party now rather than
+    // at the round timeout, and keep the member's reason.
+    if (c.status === 'aborted' && !run.finished)
+      this.abort(run, 'peer-aborted', `${e.from}: ${c.reason ?? 'aborted'}`, c.culprits ?? [e.from]);
     this.maybeSettle(run);
   }
 
@@ -556,21 +867,63 @@ export class SessionManager {
       if (wallet.lockedReason) return refuse('wallet is locked for review');
       if (
         wallet.shareIndex !== myIndex ||
+        wallet.scheme !== c.scheme ||
         JSON.stringify(wallet.participants) !== JSON.stringify(c.participants)
       )
         return refuse("participants do not match this node's wallet record");
+      // Refused before the share is unsealed: a discarded pairwise setup is never used again.
+      const unusable = this.o.wallets
+        .unusablePeers(wallet.id)
+        .filter((p) => c.members.some((i) => c.participants[i - 1] === p));
+      if (unusable.length)
+        return refuse(
+          `pairwise setup with ${unusable.join(', ')} was discarded after a failed check; the wallet needs a refresh`,
+        );
+      const signers = c.members.map((i) => c.participants[i - 1]);
+      if (c.kind === 'presign') {
+        if (wallet.scheme !== 'ecdsa-secp256k1')
+          return refuse('presignatures exist for ecdsa-secp256k1 only');
+        this.o.audit.append('presign.joined', e.from, e.session, {
+          wallet: wallet.id,
+          path: c.path,
+          signers,
+        });
+        this.begin(this.register(e.session, c, e.from, myIndex, await this.makeParty(e.session, c, myIndex)));
+        return;
+      }
       const message = hexToBytes(c.message ?? '');
       if (!messageLengthOk(wallet.scheme, message.length)) return refuse('wrong message length');
+      if (c.presignature !== undefined && wallet.scheme !== 'ecdsa-secp256k1')
+        return refuse('presignatures exist for ecdsa-secp256k1 only');
       const verdict = await this.authorize(e.session, c, e.from);
       if (!verdict.ok) return refuse(`policy: ${verdict.reason}`);
+      if (c.presignature !== undefined) {
+        // The coordinator names the presignature; this node must hold it unused, bound to exactly
+        // this wallet, path, signing set and coordinator. It leaves the pool here, for good.
+        const entry = this.pool.takeNamed(c.presignature, {
+          walletId: wallet.id,
+          path: c.path ?? 'm',
+          members: c.members,
+          coordinator: e.from,
+        });
+        if (typeof entry === 'string') return refuse(entry);
+        this.claimed.set(e.session, entry);
+      }
       this.o.audit.append('sign.joined', e.from, e.session, {
         wallet: wallet.id,
         message: c.message,
         path: c.path,
-        signers: c.members.map((i) => c.participants[i - 1]),
+        signers,
+        ...(c.presignature !== undefined ? { presignature: c.presignature } : {}),
       });
-      this.begin(this.register(e.session, c, e.from, myIndex, await this.makeParty(e.session, c, myIndex)));
+      try {
+        this.begin(this.register(e.session, c, e.from, myIndex, await this.makeParty(e.session, c, myIndex)));
+      } finally {
+        this.claimed.delete(e.session);
+      }
     } catch (err) {
+      if (c.presignature !== undefined)
+        this.pool.discardRow(c.presignature, `session ${e.session} could not start`);
       refuse(err instanceof Error ? err.message : 'cannot start');
     }
   }
@@ -614,7 +967,7 @@ export class SessionManager {
       return;
     }
     // The party index inside the message must be the authenticated sender's (tss README, item 1).
-    if (msg.from !== senderIndex || msg.session !== run.id || msg.round !== e.round) {
+    if (msg.from !== senderIndex || msg.session !== run.wireSession || msg.round !== e.round) {
       this.dropped('header-mismatch', `${e.from} sent a message claiming party ${msg.from}`);
       return;
     }
@@ -633,6 +986,9 @@ export class SessionManager {
     } catch (e) {
       if (e instanceof ProtocolAbort) {
         const names = (idx: number[]) => idx.map((i) => run.start.participants[i - 1] ?? `#${i}`);
+        // DESIGN §3 item 6: the final signature did not verify under the (derived) key. Lock, never retry.
+        if (e.reason === 'signature-check-failed' && run.start.kind === 'sign')
+          this.lockWallet(run.start.walletId ?? '', `${e.message} (session ${run.id})`, run.id);
         this.ban(run, names(e.banned), e.reason);
         this.abort(run, e.reason, e.message, names(e.culprits));
       } else this.abort(run, 'internal-error', (e as Error).message, []);
@@ -651,10 +1007,15 @@ export class SessionManager {
     const round = out[0]!.round;
     try {
       this.o.db.transaction(() => {
-        if (run.start.kind === 'sign')
-          this.o.db
-            .prepare('INSERT INTO consumed_nonces (id, kind, session_id, consumed_at) VALUES (?, ?, ?, ?)')
-            .run(`${run.id}/${run.myIndex}/${round}`, `${run.start.scheme}-nonce`, run.id, now());
+        const consumed = this.o.db.prepare(
+          'INSERT INTO consumed_nonces (id, kind, session_id, consumed_at) VALUES (?, ?, ?, ?)',
+        );
+        if (run.start.presignature !== undefined) {
+          // The online share depends on the presignature: consumed here, or the message is withheld.
+          this.pool.consumeInTransaction(run.start.presignature, run.id);
+          consumed.run(`presignature/${run.start.presignature}`, 'ecdsa-presignature', run.id, now());
+        } else if (run.start.kind === 'sign' || run.start.kind === 'presign')
+          consumed.run(`${run.id}/${run.myIndex}/${round}`, `${run.start.scheme}-nonce`, run.id, now());
         this.o.db
           .prepare('UPDATE sessions SET round = ?, updated_at = ? WHERE id = ?')
           .run(round, now(), run.id);
@@ -668,10 +1029,12 @@ export class SessionManager {
       );
       return;
     }
+    if (run.start.presignature !== undefined)
+      this.o.metrics.inc('coffer_presignatures_total', { event: 'consumed' });
     const others = run.others(this.o.nodeId);
     for (const m of out) {
       const targets = m.to === null ? others : [run.start.participants[m.to - 1]!];
-      const payload = encodeWire(m);
+      const payload = encodeWire(this.o.tamper ? { ...m, payload: this.tampered(run, m) } : m);
       for (const t of targets)
         this.o.transport
           .send(t, { kind: 'protocol', session: run.id, round: m.round, payload, encrypt: m.to !== null })
@@ -682,6 +1045,22 @@ export class SessionManager {
       run.stalled = true;
       process.stdout.write(`${JSON.stringify({ event: 'stalled', session: run.id, round })}\n`);
     }
+  }
+
+  /** See ManagerOptions.tamper (tests only). */
+  private tampered(run: Running, m: WireMessage): Uint8Array {
+    if (run.start.scheme !== 'ecdsa-secp256k1' || run.start.kind === 'keygen') return m.payload;
+    const presigned = run.start.presignature !== undefined;
+    const p = Uint8Array.from(m.payload);
+    if (
+      this.o.tamper === 'online' &&
+      run.start.kind === 'sign' &&
+      m.to === null &&
+      m.round === (presigned ? 1 : 3)
+    )
+      p[p.length - 1]! ^= 1; // lowest bit of w_i
+    else if (this.o.tamper === 'multiplication' && !presigned && m.round === 2 && m.to !== null) p[40]! ^= 1; // τ
+    return p;
   }
 
   private armTimer(run: Running): void {
@@ -719,6 +1098,34 @@ export class SessionManager {
           wallet: keyId,
           scheme: share.scheme,
           publicKey: bytesToHex(share.publicKey),
+        });
+        if (share.scheme === 'ecdsa-secp256k1') this.scheduleRefill(0);
+      } else if (run.start.kind === 'presign') {
+        const p = (run.party as Party<Presignature>).result();
+        const path = run.start.path ?? 'm';
+        if (p.keyId !== run.start.walletId || p.path !== path || !run.derivedKey)
+          throw new Error('the presignature is bound to another wallet or path');
+        this.pool.add(
+          {
+            id: p.id,
+            sessionId: run.id,
+            walletId: p.keyId,
+            path,
+            members: run.start.members,
+            signers: run.start.members.map((i) => run.start.participants[i - 1]!),
+            coordinator: run.coordinator,
+            derivedKey: run.derivedKey,
+            presignature: p,
+            heldSinceMs: Date.now(),
+          },
+          () => this.finishRow(run.id, 'done', null, []),
+        );
+        output = p.id;
+        this.o.metrics.inc('coffer_presignatures_total', { event: 'created' });
+        this.o.audit.append('presign.completed', this.o.nodeId, run.id, {
+          wallet: p.keyId,
+          path,
+          presignature: p.id,
         });
       } else {
         output = bytesToHex((run.party as Party<Uint8Array>).result());
@@ -772,6 +1179,9 @@ export class SessionManager {
       this.o.log.error({ err: (e as Error).message }, 'audit append failed while recording an abort');
     }
     this.finishRow(run.id, status, `${reason}: ${message}`, culprits);
+    // A presignature whose online share was never released is gone from memory: retire its row.
+    if (run.start.presignature !== undefined)
+      this.pool.discardRow(run.start.presignature, `session ${run.id} ended before its release: ${reason}`);
     this.o.metrics.inc('coffer_sessions_total', { kind: run.start.kind, status });
     run.own = { status: 'aborted', reason: `${reason}: ${message}`, culprits };
     if (tellOthers) {
@@ -788,16 +1198,57 @@ export class SessionManager {
     this.maybeSettle(run);
   }
 
+  /**
+   * DESIGN §3 item 5: ban the peer, discard the pairwise setup with it for this wallet (persistently:
+   * unusable_setups now, the re-sealed share right after), drop every presignature made with it and
+   * abort every other session it takes part in.
+   */
   private ban(run: Running, peers: string[], reason: string): void {
     for (const p of peers) {
       if (p === this.o.nodeId) continue;
+      const why = `${reason} in session ${run.id}`;
       this.o.db
         .prepare(
           'INSERT OR REPLACE INTO peer_bans (peer_id, reason, banned_at, cleared_at) VALUES (?, ?, ?, NULL)',
         )
-        .run(p, `${reason} in session ${run.id}`, now());
+        .run(p, why, now());
       this.o.audit.append('peer.banned', this.o.nodeId, p, { session: run.id, reason });
+      if (run.start.walletId && run.start.scheme === 'ecdsa-secp256k1')
+        this.discardSetup(run.start.walletId, p, why);
+      this.pool.discard((e) => e.signers.includes(p), `peer ${p} banned`);
+      for (const other of new Set([...this.running.values(), ...this.coordinated.values()]))
+        if (other !== run && other.others(this.o.nodeId).includes(p))
+          this.abort(other, 'peer-banned', `${p} was banned (${why})`, [p]);
     }
+  }
+
+  private discardSetup(walletId: string, peer: string, reason: string): void {
+    const wallet = this.o.wallets.get(walletId);
+    const peerIndex = wallet ? wallet.participants.indexOf(peer) + 1 : 0;
+    if (!wallet || peerIndex === 0) return;
+    this.o.db
+      .prepare(
+        'INSERT OR IGNORE INTO unusable_setups (key_id, peer_id, reason, marked_at) VALUES (?, ?, ?, ?)',
+      )
+      .run(walletId, peer, reason, now());
+    this.o.audit.append('wallet.setup-discarded', this.o.nodeId, walletId, { peer, reason });
+    // The stored share must not carry the setup either (a restored or copied database row aside).
+    this.resealChain = this.resealChain.then(async () => {
+      try {
+        const share = await this.o.wallets.loadShare(walletId);
+        await this.o.wallets.replaceShare(markPairwiseSetupUnusable(share, peerIndex), () => {});
+      } catch (e) {
+        this.o.log.error(
+          { wallet: walletId, peer, err: (e as Error).message },
+          'cannot re-seal the share without the discarded setup; unusable_setups still refuses it',
+        );
+      }
+    });
+  }
+
+  /** Resolves once every re-seal after a ban has been written (tests and shutdown). */
+  async settled(): Promise<void> {
+    await this.resealChain;
   }
 
   private finishRow(
@@ -851,6 +1302,21 @@ export class SessionManager {
       }
       return;
     }
+    if (run.start.kind === 'sign' && run.derivedKey) {
+      // DESIGN §3 item 6: a member reporting a signature that does not verify locks the wallet.
+      const message = hexToBytes(run.start.message ?? '');
+      const key = run.derivedKey;
+      const bad = others.filter((p) => {
+        const out = (run.results.get(p) as { output?: string }).output ?? '';
+        return !(out.length % 2 === 0 && signatureVerifies(run.start.scheme, key, message, hexToBytes(out)));
+      });
+      if (bad.length) {
+        const reason = `signature-check-failed: ${bad.join(', ')} reported a signature that does not verify`;
+        this.lockWallet(run.start.walletId ?? '', `${reason} (session ${run.id})`, run.id);
+        settleOnce(run, { status: 'aborted', reason, culprits: bad });
+        return;
+      }
+    }
     const ownOutput = run.own.output;
     const disagree = others.filter((p) => (run.results.get(p) as { output?: string }).output !== ownOutput);
     if (disagree.length) {
@@ -871,6 +1337,8 @@ export class SessionManager {
 
   /** Late results still count after the coordinator's own party has finished. */
   async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
     for (const run of [...this.running.values()]) this.abort(run, 'internal-error', 'node shutting down', []);
   }
 }
@@ -891,6 +1359,15 @@ function abortedError(o: Extract<Outcome, { status: 'aborted' }>): SessionError 
   );
 }
 
+function parseNodeIds(json: string): string[] {
+  try {
+    const v = JSON.parse(json) as unknown;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 function now(): string {
   return new Date().toISOString();
 }
@@ -909,7 +1386,11 @@ function parseControl(bytes: Uint8Array): Control {
     typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi;
   if (o.type === 'abort') {
     if (!isStr(o.reason)) throw new Error('control.reason');
-    return { type: 'abort', reason: o.reason.slice(0, 500) };
+    return {
+      type: 'abort',
+      reason: o.reason.slice(0, 500),
+      ...(o.restarted === true ? { restarted: true } : {}),
+    };
   }
   if (o.type === 'notice') {
     if (!isStr(o.topic) || !TOPIC.test(o.topic)) throw new Error('control.topic');
@@ -930,7 +1411,7 @@ function parseControl(bytes: Uint8Array): Control {
     };
   }
   if (o.type === 'start') {
-    if (o.kind !== 'keygen' && o.kind !== 'sign') throw new Error('control.kind');
+    if (o.kind !== 'keygen' && o.kind !== 'sign' && o.kind !== 'presign') throw new Error('control.kind');
     if (!SCHEME_IDS.includes(o.scheme as SchemeId)) throw new Error('control.scheme');
     if (!isInt(o.parties, 2, 16)) throw new Error('control.parties');
     if (!isInt(o.threshold, 2, o.parties as number)) throw new Error('control.threshold');
@@ -949,11 +1430,21 @@ function parseControl(bytes: Uint8Array): Control {
       (!isStr(o.walletId) || !isStr(o.message) || !/^([0-9a-f]{2}){1,4096}$/.test(o.message))
     )
       throw new Error('control.message');
+    if (
+      o.kind === 'presign' &&
+      (!isStr(o.walletId) || o.message !== undefined || o.scheme !== 'ecdsa-secp256k1')
+    )
+      throw new Error('control.walletId: a presigning names a wallet and no message');
+    if (
+      o.presignature !== undefined &&
+      !(o.kind === 'sign' && isStr(o.presignature) && /^[0-9a-f]{16,128}$/.test(o.presignature))
+    )
+      throw new Error('control.presignature');
     if (o.path !== undefined && !(isStr(o.path) && /^m(\/\d+)*$/.test(o.path) && o.path.length <= 200))
       throw new Error('control.path');
     if (o.request !== undefined && !(isStr(o.request) && o.request.length <= MAX_REQUEST_CHARS))
       throw new Error('control.request');
-    if (o.kind === 'keygen' && o.request !== undefined) throw new Error('control.request: keygen has none');
+    if (o.kind !== 'sign' && o.request !== undefined) throw new Error(`control.request: ${o.kind} has none`);
     const label =
       o.label === undefined || o.label === null ? null : isStr(o.label) ? o.label.slice(0, 100) : null;
     return {
@@ -968,6 +1459,7 @@ function parseControl(bytes: Uint8Array): Control {
       ...(isStr(o.message) ? { message: o.message } : {}),
       ...(isStr(o.path) ? { path: o.path } : {}),
       ...(isStr(o.request) ? { request: o.request } : {}),
+      ...(isStr(o.presignature) ? { presignature: o.presignature } : {}),
       label,
     };
   }

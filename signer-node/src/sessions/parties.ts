@@ -1,12 +1,15 @@
 // Builds the ONE protocol party this node plays in a session. Protocol code stays in @coffer/tss; the
 // node only picks the constructor and passes its own randomness.
 import {
+  ecdsaFinishPresignedParty,
   ecdsaKeygenParty,
+  ecdsaPresignParty,
   ecdsaSignParty,
   FrostKeygenParty,
   FrostSignParty,
   type KeyShare,
   type Party,
+  type Presignature,
   type SchemeId,
   systemRng,
 } from '@coffer/tss';
@@ -37,6 +40,27 @@ export function signParty(opts: {
   if (share.scheme === 'ecdsa-secp256k1')
     return ecdsaSignParty({ session, share, signers, message, path, rng: systemRng });
   return new FrostSignParty({ session, share, signers, message, path, rng: systemRng });
+}
+
+/** DKLs23 rounds 1–2 (message-independent): a presignature bound to key, signing set and path. */
+export function presignParty(opts: {
+  session: string;
+  share: KeyShare;
+  signers: readonly number[];
+  path: string;
+}): Party<Presignature> {
+  if (opts.share.scheme !== 'ecdsa-secp256k1')
+    throw new Error(`presignatures exist for ecdsa-secp256k1 only, not ${opts.share.scheme}`);
+  return ecdsaPresignParty({ ...opts, rng: systemRng });
+}
+
+/** The one online round of a presigned ECDSA signature; consumes the in-memory presignature. */
+export function finishPresignedParty(opts: {
+  presignature: Presignature;
+  message: Uint8Array;
+  path: string;
+}): Party<Uint8Array> {
+  return ecdsaFinishPresignedParty(opts);
 }
 
 /** Bytes the API accepts to sign: a 32-byte digest for ECDSA and BIP340, the message itself for Ed25519. */

@@ -113,6 +113,43 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 3,
+    name: 'presignature pool records, discarded pairwise setups, presigned sessions',
+    sql: `
+      -- Metadata of DKLs23 presignatures, never their secrets: those live only in the node's memory,
+      -- so none survives a restart or a backup restore. A row turns 'consumed' in the same
+      -- transaction that releases the online share depending on it, and never turns back.
+      CREATE TABLE presignatures (
+        id          TEXT PRIMARY KEY,              -- hex presignature id, identical at every member
+        session_id  TEXT NOT NULL,                 -- the presigning session
+        key_id      TEXT NOT NULL REFERENCES wallets(key_id),
+        path        TEXT NOT NULL,                 -- derivation path it is bound to
+        signers     TEXT NOT NULL,                 -- JSON node ids of the signing set it is bound to
+        coordinator TEXT NOT NULL,                 -- the only node that may name it in a signing
+        status      TEXT NOT NULL,                 -- ready | consumed | discarded
+        consumed_by TEXT,                          -- signing session that released the online share
+        reason      TEXT,                          -- why it was discarded
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX presignatures_pool ON presignatures(key_id, path, status);
+
+      -- Pairwise OT setups discarded after a failed DKLs23 check with a peer (DESIGN §3 item 5). The
+      -- sealed share is re-sealed with that setup wiped; this row lets the node refuse a session with
+      -- the peer before it unseals anything. Clearing the peer's ban does not remove it: only a
+      -- refresh (new shares and setups) does.
+      CREATE TABLE unusable_setups (
+        key_id    TEXT NOT NULL REFERENCES wallets(key_id),
+        peer_id   TEXT NOT NULL,
+        reason    TEXT NOT NULL,
+        marked_at TEXT NOT NULL,
+        PRIMARY KEY (key_id, peer_id)
+      ) STRICT;
+
+      ALTER TABLE sessions ADD COLUMN presignature_id TEXT;         -- set for a presigned signing
+    `,
+  },
+  {
     version: 5,
     name: 'transfer requests: lifecycle rows, bundles, decisions and transitions',
     sql: `

@@ -123,6 +123,64 @@ export class WalletStore {
     }
   }
 
+  /**
+   * Re-seals `share` in place of this node's newest sealed share of the wallet (same generation, so
+   * the superseded blob is gone) and runs `alsoInTransaction` atomically with the replacement.
+   * Used after a ban: the stored share must no longer carry the discarded pairwise setup.
+   */
+  async replaceShare(share: KeyShare, alsoInTransaction: () => void): Promise<void> {
+    const keyId = bytesToHex(share.keyId);
+    const wallet = this.get(keyId);
+    if (!wallet) throw new Error(`no wallet ${keyId}`);
+    if (wallet.shareIndex !== share.index) throw new Error(`share index does not match wallet ${keyId}`);
+    const plaintext = share.toBytes();
+    let sealed: Uint8Array;
+    try {
+      sealed = await this.keystore.seal(plaintext, shareContext(keyId, share.index));
+    } finally {
+      plaintext.fill(0);
+    }
+    this.db.transaction(() => {
+      const changed = this.db
+        .prepare(
+          `UPDATE sealed_shares SET sealed = ?, created_at = ?
+           WHERE key_id = ? AND generation = (SELECT MAX(generation) FROM sealed_shares WHERE key_id = ?)`,
+        )
+        .run(sealed, new Date().toISOString(), keyId, keyId).changes;
+      if (changed !== 1) throw new Error(`wallet ${keyId} has no sealed share on this node`);
+      alsoInTransaction();
+    })();
+  }
+
+  /** Sets the review lock (DESIGN §3 item 6); false when the wallet was already locked. */
+  lock(keyId: string, reason: string): boolean {
+    return (
+      this.db
+        .prepare('UPDATE wallets SET locked_reason = ? WHERE key_id = ? AND locked_reason IS NULL')
+        .run(reason.slice(0, 500), keyId).changes > 0
+    );
+  }
+
+  /** Clears the review lock; false when the wallet was not locked. */
+  clearLock(keyId: string): boolean {
+    return (
+      this.db
+        .prepare('UPDATE wallets SET locked_reason = NULL WHERE key_id = ? AND locked_reason IS NOT NULL')
+        .run(keyId).changes > 0
+    );
+  }
+
+  /** Peers whose pairwise setup for this wallet was discarded after a failed check. */
+  unusablePeers(keyId: string): string[] {
+    return (
+      this.db
+        .prepare('SELECT peer_id FROM unusable_setups WHERE key_id = ? ORDER BY peer_id')
+        .all(keyId) as Array<{
+        peer_id: string;
+      }>
+    ).map((r) => r.peer_id);
+  }
+
   get(keyId: string): Wallet | undefined {
     const r = this.db.prepare('SELECT * FROM wallets WHERE key_id = ?').get(keyId) as WalletRow | undefined;
     return r ? toWallet(r) : undefined;

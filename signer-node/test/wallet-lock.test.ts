@@ -1,0 +1,117 @@
+// The review lock of a wallet (DESIGN §3 item 6, "Broken Record") at the session-manager level on a
+// real SQLite file: a locked wallet is refused for signing (also after the database is reopened),
+// only an admin's clearWalletLock lifts it, and both the lock and its clearance are audited. The
+// process-level suite (presign.slow.test.ts) makes a member send a bad signature share and checks
+// that the coordinator locks the wallet by itself.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Keystore } from '@coffer/hsm';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/log.ts';
+import { SessionError, SessionManager } from '../src/sessions/manager.ts';
+import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
+import { WalletStore } from '../src/store/wallets.ts';
+import type { PeerTransport } from '../src/transport/peers.ts';
+import { Metrics } from '../src/util/metrics.ts';
+
+let dir: string;
+let db: NodeDatabase;
+const WALLET = 'ab'.repeat(32);
+
+function manager(database: NodeDatabase): { sessions: SessionManager; wallets: WalletStore } {
+  // No share is sealed or unsealed and no peer is contacted in these cases.
+  const wallets = new WalletStore(database, {} as Keystore);
+  const sessions = new SessionManager({
+    nodeId: 'node-a',
+    db: database,
+    audit: new AuditLog(database),
+    wallets,
+    transport: {} as PeerTransport,
+    metrics: new Metrics(),
+    log: pino({ level: 'silent' }),
+    roundTimeoutMs: 1_000,
+    probeTimeoutMs: 100,
+  });
+  return { sessions, wallets };
+}
+
+function auditKinds(database: NodeDatabase): string[] {
+  return (database.prepare('SELECT kind FROM audit_log ORDER BY seq').all() as Array<{ kind: string }>).map(
+    (r) => r.kind,
+  );
+}
+
+async function signError(sessions: SessionManager): Promise<SessionError> {
+  const e = await sessions
+    .sign({ walletId: WALLET, message: new Uint8Array(32).fill(7), path: 'm', requestId: 'req-1' }, 'test')
+    .then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+  expect(e).toBeInstanceOf(SessionError);
+  return e as SessionError;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'coffer-lock-'));
+  db = openDatabase(join(dir, 'node.sqlite'));
+  db.prepare(
+    `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
+     VALUES (?, 'ecdsa-secp256k1', 2, 3, ?, ?, NULL, ?, ?, 1)`,
+  ).run(
+    WALLET,
+    `02${'11'.repeat(32)}`,
+    '22'.repeat(32),
+    new Date().toISOString(),
+    '["node-a","node-b","node-c"]',
+  );
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('wallet review lock', () => {
+  it('a locked wallet is refused with wallet-locked, also after the database is reopened', async () => {
+    const { wallets, sessions } = manager(db);
+    expect(wallets.lock(WALLET, 'signature-check-failed: the combined signature does not verify')).toBe(true);
+    expect(wallets.lock(WALLET, 'second reason')).toBe(false); // the first reason is kept
+    const e = await signError(sessions);
+    expect(e.code).toBe('wallet-locked');
+    expect(e.message).toMatch(/combined signature does not verify/);
+
+    db.close();
+    db = openDatabase(join(dir, 'node.sqlite'));
+    const again = await signError(manager(db).sessions);
+    expect(again.code).toBe('wallet-locked');
+  });
+
+  it('only clearWalletLock lifts the lock, and the clearance is audited with the reason it clears', async () => {
+    const { wallets, sessions } = manager(db);
+    wallets.lock(WALLET, 'signature-check-failed in session sg-1');
+    expect(sessions.clearWalletLock(WALLET, 'api:security-officer')).toBe(true);
+    expect(wallets.get(WALLET)?.lockedReason).toBeNull();
+    const row = db
+      .prepare("SELECT actor, subject, details FROM audit_log WHERE kind = 'wallet.lock-cleared'")
+      .get() as { actor: string; subject: string; details: string };
+    expect(row.actor).toBe('api:security-officer');
+    expect(row.subject).toBe(WALLET);
+    expect(JSON.parse(row.details)).toEqual({ lockedReason: 'signature-check-failed in session sg-1' });
+    // Clearing an unlocked wallet changes nothing and writes nothing.
+    const before = auditKinds(db).length;
+    expect(sessions.clearWalletLock(WALLET, 'api:security-officer')).toBe(false);
+    expect(auditKinds(db)).toHaveLength(before);
+    // Once cleared, signing gets past the lock (and fails later for lack of reachable peers).
+    const e = await signError(sessions);
+    expect(e.code).not.toBe('wallet-locked');
+  });
+
+  it('clearWalletLock names the field for an unknown wallet', () => {
+    const { sessions } = manager(db);
+    expect(() => sessions.clearWalletLock('cd'.repeat(32), 'api:ops')).toThrow(
+      expect.objectContaining({ code: 'not-found', details: { field: 'walletId' } }),
+    );
+  });
+});
