@@ -4,10 +4,11 @@
 // throughput (a fixed number of requests in flight for a fixed time, spread over the three nodes).
 // Every returned signature is checked with noble after the timed request; a wrong or missing
 // signature counts as a failure, never as a measurement.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import * as devCluster from '@coffer/signer-node/dev-cluster';
 import { type ClusterSpec, initCluster, NodeProcess } from '@coffer/signer-node/dev-cluster';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
@@ -37,6 +38,8 @@ export type ClusterSettings = {
   warmup: number;
   /** Schemes to measure (BENCH_CLUSTER_SCHEMES, comma-separated; default all three). */
   schemes: Scheme[];
+  /** Presignatures each node keeps ready for the ECDSA key in the presigned case (BENCH_CLUSTER_POOL). */
+  pool: number;
 };
 
 export function clusterSettings(env: NodeJS.ProcessEnv): ClusterSettings {
@@ -46,6 +49,7 @@ export function clusterSettings(env: NodeJS.ProcessEnv): ClusterSettings {
     concurrency: positiveInt(env.BENCH_CLUSTER_CONCURRENCY, 4, 'BENCH_CLUSTER_CONCURRENCY'),
     warmup: positiveInt(env.BENCH_CLUSTER_WARMUP, 10, 'BENCH_CLUSTER_WARMUP'),
     schemes: schemeList(env.BENCH_CLUSTER_SCHEMES),
+    pool: positiveInt(env.BENCH_CLUSTER_POOL, 4, 'BENCH_CLUSTER_POOL'),
   };
 }
 
@@ -82,6 +86,8 @@ export const CLUSTER_INCLUDES = {
     'Latency: `signings` POST /v1/sign requests one after another (one in flight), sent in turn to node-a, node-b, node-c (each coordinates with the first reachable peer), each with a fresh random 32-byte digest; time from sending the request to having the response body with the signature (Node fetch, keep-alive). The API call returns after the signing session finished, the signature was verified by the node and the request was stored and audited. Preceded by `warmup` untimed signings.',
   throughput:
     'Throughput: `concurrency` clients each send one request at a time, in turn to the three nodes, for `seconds` seconds; signaturesPerSecond = successful signatures / time from the first request to the last response (requests already in flight at the end are waited for and counted). latency under load is the per-request time in that run.',
+  presignatures:
+    'ecdsa-secp256k1+presignatures: after the other schemes, every node is restarted with `presign: { poolSize: pool, paths: ["m"] }` in its configuration and waits until it holds a ready presignature. Latency: each timed request is sent once its coordinator reports a presignature ready (coffer_presignatures_ready on /metrics; the wait is not timed), so it measures a signing with a presignature available (one online round). Throughput: no waiting; the pool and its background refill (one presigning run at a time per node) against sustained load, falling back to the three-round signing when the pool is empty. presignedSigningsIn… = presignatures consumed (coffer_presignatures_total{event="consumed"}, summed over the nodes) / 2 members. If the node refuses the configuration the case is `skipped`.',
   verification:
     'Every signature is verified after its request with noble (secp256k1.verify with low-s and public-key recovery from the recovery byte; schnorr.verify; ed25519.verify), outside the timed region. failures = requests that returned an error or a signature that does not verify, in both runs.',
 };
@@ -101,6 +107,12 @@ type CaseResult = {
   };
   signings: number;
   failures: number;
+  presignatures?: {
+    poolSize: number;
+    paths: string[];
+    presignedSigningsInLatencyRun: number;
+    presignedSigningsInThroughputRun: number;
+  };
   errors?: string[];
 };
 
@@ -112,9 +124,9 @@ export type ClusterSection = {
   targets: Record<string, TargetRecord>;
 };
 
-/** Presignature pool in the signer node: not there yet, so the case is reported as skipped, not faked. */
-export const PRESIGN_SKIPPED =
-  'the signer node has no presignature pool yet (no presign setting in the node configuration; every POST /v1/sign runs the full three-round DKLs23 signing)';
+/** Reported instead of the presigned case when the node does not accept a presign configuration. */
+export const PRESIGN_UNSUPPORTED =
+  'the signer node does not accept a presign configuration (no presignature pool)';
 
 async function call(
   node: Node,
@@ -175,13 +187,37 @@ export function verifySignature(
 
 type Wallet = { id: string; scheme: Scheme; publicKey: string };
 
-/** One signing through the API: the body of POST /v1/sign for a raw digest. */
+type RawDigestBody = (wallet: Wallet, digest: Uint8Array) => Record<string, unknown>;
+
+/** POST /v1/sign before the policy gate: admin signs any digest with the key `walletId`. */
+const legacyBody: RawDigestBody = (wallet, digest) => ({ walletId: wallet.id, digest: bytesToHex(digest) });
+/** With the policy gate: a raw-digest request for `keyId`, whose policy wallet is the key id itself. */
+const gatedBody: RawDigestBody = (wallet, digest) => ({ keyId: wallet.id, digest: bytesToHex(digest) });
+
+type AllowRawDigests = (spec: ClusterSpec, keys: { id: string; publicKey: string }[]) => Promise<unknown>;
+
+/**
+ * Once the node enforces policy, raw digests sign only under a policy rule with `rawDigest: true` for
+ * the wallet: the dev cluster's `allowRawDigests` publishes such a version (signed by the dev policy
+ * admins) for the new key. Looked up at run time, so the bench runs against nodes with and without
+ * the policy gate; returns the request body that node version expects.
+ */
+async function allowRawDigests(spec: ClusterSpec, keys: Wallet[]): Promise<RawDigestBody> {
+  const allow = (devCluster as Record<string, unknown>).allowRawDigests as AllowRawDigests | undefined;
+  if (typeof allow !== 'function') return legacyBody;
+  await allow(
+    spec,
+    keys.map((k) => ({ id: k.id, publicKey: k.publicKey })),
+  );
+  return gatedBody;
+}
+
+let requestBody: RawDigestBody = legacyBody;
+
+/** One signing through the API: POST /v1/sign for a raw digest, answered once signed (or refused). */
 async function signOnce(node: Node, token: string, wallet: Wallet, digest: Uint8Array): Promise<SignOutcome> {
   try {
-    const r = await call(node, token, 'POST', '/v1/sign', {
-      walletId: wallet.id,
-      digest: bytesToHex(digest),
-    });
+    const r = await call(node, token, 'POST', '/v1/sign', requestBody(wallet, digest));
     if (typeof r.signature !== 'string' || r.status !== 'signed')
       return { ok: false, error: `request ${String(r.id)} ended ${String(r.status)}: ${String(r.error)}` };
     return { ok: true, signature: r.signature };
@@ -374,6 +410,106 @@ export function clusterTargets(
   return out;
 }
 
+/** Writes (or removes) the node's `presign` configuration section; read at the next start. */
+function setPresign(p: NodeProcess, presign: { poolSize: number; paths: string[] } | undefined): void {
+  const cfg = JSON.parse(readFileSync(p.spec.config, 'utf8')) as Record<string, unknown>;
+  if (presign) cfg.presign = presign;
+  else delete cfg.presign;
+  writeFileSync(p.spec.config, `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** One Prometheus sample from a node's /metrics (0 when absent). */
+async function metric(node: Node, line: string): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const m = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return m ? Number(m.slice(line.length + 1)) : 0;
+}
+
+const READY = 'coffer_presignatures_ready';
+const CONSUMED = 'coffer_presignatures_total{event="consumed"}';
+
+async function waitForPresignature(node: Node, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await metric(node, READY)) < 1) {
+    if (Date.now() > deadline) throw new Error(`${node.id}: no presignature ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function consumed(nodes: Node[]): Promise<number> {
+  let sum = 0;
+  for (const n of nodes) sum += await metric(n, CONSUMED);
+  return sum;
+}
+
+/**
+ * The presigned ECDSA case: every node restarted with a presignature pool for path m; each timed
+ * request is sent once its coordinator has a presignature ready (the wait is not timed), so the
+ * latency is that of a signing with a presignature available. The throughput run does not wait: it
+ * shows what the pool and its background refill sustain. Presignatures consumed are read from the
+ * nodes' metrics (each presigned signing consumes one at each of its two members).
+ */
+async function benchPresigned(
+  processes: NodeProcess[],
+  nodes: Node[],
+  token: string,
+  wallet: Wallet,
+  settings: ClusterSettings,
+): Promise<CaseResult | { skipped: string }> {
+  const presign = { poolSize: settings.pool, paths: ['m'] };
+  await Promise.all(processes.map((p) => p.stop()));
+  for (const p of processes) setPresign(p, presign);
+  try {
+    await Promise.all(processes.map((p) => p.start()));
+  } catch (e) {
+    await Promise.all(processes.map((p) => p.stop()));
+    for (const p of processes) setPresign(p, undefined);
+    await Promise.all(processes.map((p) => p.start()));
+    return { skipped: `${PRESIGN_UNSUPPORTED}: ${errorMessage(e)}` };
+  }
+  for (const n of nodes) await waitForPresignature(n, 300_000);
+  const signOne = async (i: number, tally: Tally | undefined, samples: number[]) => {
+    const node = nodes[i % nodes.length]!;
+    await waitForPresignature(node, 300_000);
+    const digest = randomBytes(32);
+    const t0 = performance.now();
+    const outcome = await signOnce(node, token, wallet, digest);
+    const ms = performance.now() - t0;
+    if (tally?.record(outcome, wallet, digest)) samples.push(ms);
+  };
+  for (let i = 0; i < settings.warmup; i++) await signOne(i, undefined, []);
+  const tally = new Tally();
+  const samples: number[] = [];
+  const before = await consumed(nodes);
+  for (let i = 0; i < settings.signings; i++) await signOne(i, tally, samples);
+  const presignedInLatencyRun = (await consumed(nodes)) - before;
+  const latency = samples.length > 0 ? latencySummary(samples) : undefined;
+  log(
+    `cluster ecdsa-secp256k1 presigned: ${samples.length}/${settings.signings} sequential signings, p50 ${latency?.p50Ms} ms, p99 ${latency?.p99Ms} ms`,
+  );
+  const beforeThroughput = await consumed(nodes);
+  const throughput = await throughputRun(nodes, token, wallet, settings, tally);
+  const presignedInThroughputRun = (await consumed(nodes)) - beforeThroughput;
+  log(
+    `cluster ecdsa-secp256k1 presigned: ${throughput.signaturesPerSecond} signatures/s over ${throughput.seconds} s with ${settings.concurrency} in flight`,
+  );
+  const errors = tally.report();
+  return {
+    ...(latency ? { latency } : {}),
+    throughput,
+    signings: tally.signings,
+    failures: tally.failures,
+    presignatures: {
+      poolSize: settings.pool,
+      paths: presign.paths,
+      // Two members consume one presignature each per presigned signing (2-of-3).
+      presignedSigningsInLatencyRun: presignedInLatencyRun / 2,
+      presignedSigningsInThroughputRun: presignedInThroughputRun / 2,
+    },
+    ...(errors ? { errors } : {}),
+  };
+}
+
 async function keygen(node: Node, token: string, scheme: Scheme): Promise<[Wallet, number]> {
   const t0 = performance.now();
   const w = await call(
@@ -423,25 +559,50 @@ export async function runCluster(settings: ClusterSettings): Promise<ClusterSect
     const nodes: Node[] = processes.map((p) => ({ id: p.spec.id, url: p.url }));
     setup.nodeIds = nodes.map((n) => n.id);
     const token = spec.adminToken;
+    let ecdsaWallet: Wallet | undefined;
+    let rawDigestBody: RawDigestBody = legacyBody;
     for (const scheme of settings.schemes) {
       let wallet: Wallet;
       try {
         const [w, ms] = await keygen(nodes[0]!, token, scheme);
         wallet = w;
         keygenMs[scheme] = ms;
+        rawDigestBody = await allowRawDigests(spec, [w]);
         log(`cluster ${scheme}: 2-of-3 key generated in ${ms} ms`);
       } catch (e) {
         cases[scheme] = { error: `key generation: ${errorMessage(e)}` };
         log(`cluster ${scheme}: not measured: ${errorMessage(e)}`);
         continue;
       }
+      requestBody = rawDigestBody;
+      setup.policy =
+        rawDigestBody === gatedBody
+          ? 'policy gate on: every node evaluates each raw-digest request under a dev policy version (published with allowRawDigests from signer-node/src/dev/cluster.ts) whose rule `rawDigest: true` names the key; the requests come from the admin API key (operator admin)'
+          : 'no policy gate in this node version: POST /v1/sign signs for the admin key directly';
       try {
         cases[scheme] = await benchScheme(nodes, token, wallet, settings);
       } catch (e) {
         cases[scheme] = { error: errorMessage(e) };
         log(`cluster ${scheme}: not measured: ${errorMessage(e)}`);
       }
-      if (scheme === 'ecdsa-secp256k1') cases['ecdsa-secp256k1+presignatures'] = { skipped: PRESIGN_SKIPPED };
+      if (scheme === 'ecdsa-secp256k1') ecdsaWallet = wallet;
+    }
+    // Last, because it restarts the nodes with a pool whose background refill would load the others.
+    if (ecdsaWallet) {
+      const w = ecdsaWallet;
+      cases['ecdsa-secp256k1+presignatures'] = await benchPresigned(
+        processes,
+        nodes,
+        token,
+        w,
+        settings,
+      ).catch((e: unknown) => {
+        log(`cluster ecdsa-secp256k1 presigned: not measured: ${errorMessage(e)}`);
+        return { error: errorMessage(e) };
+      });
+      const presigned = cases['ecdsa-secp256k1+presignatures'];
+      if (presigned && 'skipped' in presigned)
+        log(`cluster ecdsa-secp256k1 presigned: skipped: ${presigned.skipped}`);
     }
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
