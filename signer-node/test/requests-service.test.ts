@@ -1,0 +1,329 @@
+// The request service in one process, on a real SQLite file with the real policy gate (a signed policy
+// version installed from a file) and a controlled clock: idempotency, what-you-see-is-what-you-sign at
+// creation, approvals checked by the engine (each refusal named), vetoes, cancellation by the
+// initiator only, 24-hour expiry, and peer copies of forwarded bundles. Signing itself runs in
+// requests.slow.test.ts with real node processes.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildEvmTransfer } from '@coffer/chains/evm';
+import type { Keystore } from '@coffer/hsm';
+import { signVeto } from '@coffer/policy/approvals';
+import { parsePolicy } from '@coffer/policy/document';
+import { signPolicy } from '@coffer/policy/governance';
+import { SigningKey } from '@coffer/policy/keys';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError } from '../src/api/errors.ts';
+import { AuditLog } from '../src/audit/log.ts';
+import { type ApiKeyConfig, type NodeConfig, parseConfig } from '../src/config/config.ts';
+import { bundleToJson, keyAddress, makeBundle, parseBundle } from '../src/policy/bundle.ts';
+import { PolicyGate } from '../src/policy/gate.ts';
+import { RequestService, type TransferBody } from '../src/requests/service.ts';
+import type { SessionManager } from '../src/sessions/manager.ts';
+import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
+import { WalletStore } from '../src/store/wallets.ts';
+import { APPROVERS, approval, DAY, ETH, HOUR, requestPolicyWire, TIER_PATHS } from './helpers/requests.ts';
+
+const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
+let now = T0;
+let dir: string;
+let db: NodeDatabase;
+let service: RequestService;
+const notices: Array<{ peer: string; topic: string; body: string }> = [];
+const keyId = 'ab'.repeat(32);
+const admin = SigningKey.generate();
+const address: Record<string, string> = {};
+const OTC: ApiKeyConfig = { id: 'otc-key', scopes: ['maker'], operator: 'otc', sha256: '0'.repeat(64) };
+const ALICE: ApiKeyConfig = { id: 'alice-key', scopes: ['maker'], operator: 'alice', sha256: '1'.repeat(64) };
+const network = 'eip155:31337';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'coffer-requests-service-'));
+  db = openDatabase(join(dir, 'node.sqlite'));
+  const audit = new AuditLog(db);
+  const secret = secp256k1.utils.randomSecretKey();
+  const key = {
+    scheme: 'ecdsa-secp256k1',
+    publicKey: bytesToHex(secp256k1.getPublicKey(secret, true)),
+    chainCode: bytesToHex(randomBytes(32)),
+  };
+  db.prepare(
+    `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
+     VALUES (?, ?, 2, 3, ?, ?, NULL, ?, '["node-a","node-b","node-c"]', 1)`,
+  ).run(keyId, key.scheme, key.publicKey, key.chainCode, new Date(T0).toISOString());
+  for (const [tier, path] of Object.entries(TIER_PATHS))
+    address[tier] = (await keyAddress(key, path, 'evm', network))!;
+  address.exchange = '0x4000000000000000000000000000000000000004';
+  address.fresh = '0x5000000000000000000000000000000000000005';
+  const wire = requestPolicyWire(
+    {
+      network,
+      hot: address.hot!,
+      cold: address.cold!,
+      warm: address.warm!,
+      exchange: address.exchange,
+      fresh: address.fresh,
+    },
+    { nowMs: T0 },
+  );
+  // No limits here: limit history needs live peers (requests.slow.test.ts covers limits).
+  wire.limits = [];
+  const signed = {
+    document: wire,
+    signatures: [signPolicy(parsePolicy(wire), 'admin-1', admin)],
+    receivedAtMs: T0,
+  };
+  writeFileSync(join(dir, 'policy-v1.json'), JSON.stringify(signed));
+  const peerKey = (n: number) => n.toString(16).padStart(2, '0').repeat(32);
+  const config: NodeConfig = parseConfig(
+    {
+      nodeId: 'node-a',
+      listen: { host: '127.0.0.1', port: 0 },
+      dataDir: dir,
+      kek: { backend: 'software', passphrase: { env: 'UNUSED' } },
+      peers: ['node-b', 'node-c'].map((id, i) => ({
+        id,
+        url: 'http://127.0.0.1:9',
+        identityKey: peerKey(i + 1),
+        encryptionKey: peerKey(i + 3),
+      })),
+      apiKeys: [],
+      logLevel: 'silent',
+      policy: {
+        governance: { admins: [{ id: 'admin-1', publicKey: admin.publicKey }], threshold: 1, timelockMs: 0 },
+        initialVersionFile: 'policy-v1.json',
+        historyTimeoutMs: 100,
+      },
+      chains: { evm: { chainId: 31337 } },
+    },
+    dir,
+  );
+  const log = pino({ level: 'silent' });
+  const wallets = new WalletStore(db, {} as Keystore);
+  const sendNotice = async (peer: string, topic: string, body: string) => {
+    notices.push({ peer, topic, body });
+  };
+  const gate = new PolicyGate({
+    config,
+    db,
+    audit,
+    log,
+    wallets,
+    sign: async () => new Uint8Array(64),
+    identityPublicKey: peerKey(9),
+    sendNotice,
+    clock: () => now,
+  });
+  gate.start();
+  const sessions = { sendNotice } as unknown as SessionManager;
+  service = new RequestService({ config, db, audit, wallets, sessions, log, gate, clock: () => now });
+});
+
+afterAll(() => {
+  db?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let seq = 0;
+function transfer(overrides: Partial<TransferBody> & { amountWei?: bigint } = {}): TransferBody {
+  const amount = overrides.amountWei ?? ETH / 20n;
+  const to = overrides.to ?? address.exchange!;
+  const unsigned = buildEvmTransfer({
+    network: { chainId: 31337, nativeSymbol: 'ETH', tokens: [], maxFeeWei: 10n ** 17n },
+    from: address.hot!,
+    to,
+    amount,
+    nonce: seq,
+    gas: 21_000n,
+    maxFeePerGas: 2_000_000_000n,
+    maxPriorityFeePerGas: 1_000_000_000n,
+  });
+  const { amountWei: _a, ...rest } = overrides;
+  return {
+    wallet: 'hot-eth',
+    keyId,
+    path: 'm',
+    chain: 'evm',
+    asset: { kind: 'native' },
+    to,
+    amount: amount.toString(),
+    idempotencyKey: `order-${++seq}`,
+    unsignedTransaction: unsigned.serialized,
+    ...rest,
+  };
+}
+
+async function refused(p: Promise<unknown>): Promise<ApiError & { reason?: string }> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(ApiError);
+  return e as ApiError & { reason?: string };
+}
+
+describe('request service', () => {
+  it('creates a small transfer as approved, forwards its bundle to both key holders and audits it', async () => {
+    notices.length = 0;
+    const { created, view } = await service.createTransfer(transfer(), OTC);
+    expect(created).toBe(true);
+    expect(view.status).toBe('approved');
+    expect(view.decision?.outcome).toBe('allow');
+    expect(view.history.map((h) => h.status)).toEqual(['submitted', 'approved']);
+    expect(view.intent?.to.toLowerCase()).toBe(address.exchange);
+    await expect.poll(() => notices.filter((n) => n.topic === 'request.submitted').length).toBe(2);
+    expect(new Set(notices.map((n) => n.peer))).toEqual(new Set(['node-b', 'node-c']));
+    const kinds = db.prepare('SELECT kind FROM audit_log WHERE subject = ? ORDER BY seq').all(view.id) as {
+      kind: string;
+    }[];
+    expect(kinds.map((k) => k.kind)).toEqual(['request.submitted', 'policy.decision', 'request.approved']);
+  });
+
+  it('idempotency: the same key returns the same request; a different body under it is 409', async () => {
+    const body = transfer();
+    const first = await service.createTransfer(body, OTC);
+    const again = await service.createTransfer({ ...body }, OTC);
+    expect(again).toMatchObject({ created: false, view: { id: first.view.id } });
+    // A rebuilt transaction for the same transfer is the same request (a client retrying)...
+    const rebuilt = await service.createTransfer({ ...transfer(), idempotencyKey: body.idempotencyKey }, OTC);
+    expect(rebuilt.view.id).toBe(first.view.id);
+    // ...another amount under the same key is not.
+    const conflict = await refused(
+      service.createTransfer(
+        { ...transfer({ amountWei: ETH / 30n }), idempotencyKey: body.idempotencyKey },
+        OTC,
+      ),
+    );
+    expect(conflict).toMatchObject({ status: 409, code: 'idempotency-conflict', field: 'idempotencyKey' });
+    // Another operator may use the same key for its own request.
+    const other = await service.createTransfer({ ...transfer(), idempotencyKey: body.idempotencyKey }, ALICE);
+    expect(other.view.id).not.toBe(first.view.id);
+  });
+
+  it('refuses an unsigned transaction that pays someone other than the described destination', async () => {
+    const honest = transfer();
+    const paysElsewhere = transfer({ to: address.fresh! });
+    const e = await refused(
+      service.createTransfer({ ...honest, unsignedTransaction: paysElsewhere.unsignedTransaction! }, OTC),
+    );
+    expect(e).toMatchObject({ status: 422, code: 'description-mismatch', field: 'unsignedTransaction' });
+    expect(e.message).toMatch(/to: described/);
+  });
+
+  it('names the field of a malformed unsigned transaction', async () => {
+    const e = await refused(service.createTransfer({ ...transfer(), unsignedTransaction: '0x01c0' }, OTC));
+    expect(e).toMatchObject({ status: 400, field: expect.stringMatching(/^unsignedTransaction/) });
+  });
+
+  it('approvals: self-approval, another digest, a replay from another request and an expired one are refused by reason; two officers approve', async () => {
+    const a = (await service.createTransfer(transfer({ amountWei: ETH / 2n }), ALICE)).view;
+    const b = (await service.createTransfer(transfer({ amountWei: ETH / 2n }), OTC)).view;
+    expect(a.status).toBe('pending-approvals');
+    expect(a.decision?.reasons.map((r) => r.code)).toEqual(['needs-approvals']);
+    const self = await refused(
+      service.approve(a.id, approval('alice', a.requestDigest, { approvedAtMs: now }), OTC),
+    );
+    expect(self).toMatchObject({
+      status: 422,
+      code: 'approval-rejected',
+      field: 'approval',
+      reason: 'initiator',
+    });
+    const other = await refused(
+      service.approve(a.id, approval('bob', 'cd'.repeat(32), { approvedAtMs: now }), OTC),
+    );
+    expect(other.reason).toBe('different-digest');
+    const forB = approval('bob', b.requestDigest, { approvedAtMs: now });
+    expect((await service.approve(b.id, forB, OTC)).approvals.map((x) => x.approverId)).toEqual(['bob']);
+    expect((await refused(service.approve(a.id, forB, OTC))).reason).toBe('different-digest');
+    const expired = approval('carol', a.requestDigest, { approvedAtMs: now - 2 * HOUR, ttlMs: HOUR });
+    expect((await refused(service.approve(a.id, expired, OTC))).reason).toBe('expired');
+    const forged = { ...approval('carol', a.requestDigest, { approvedAtMs: now }), approverId: 'bob' };
+    expect((await refused(service.approve(a.id, forged, OTC))).reason).toBe('bad-signature');
+    const malformed = await refused(service.approve(a.id, { approverId: 'bob' }, OTC));
+    expect(malformed).toMatchObject({ status: 400, field: expect.stringMatching(/^approval\./) });
+    expect(service.view(a.id)?.status).toBe('pending-approvals');
+    await service.approve(a.id, approval('bob', a.requestDigest, { approvedAtMs: now }), OTC);
+    expect(service.view(a.id)?.status).toBe('pending-approvals');
+    const done = await service.approve(a.id, approval('carol', a.requestDigest, { approvedAtMs: now }), OTC);
+    expect(done.status).toBe('approved');
+    expect(done.decision?.trace.quorum?.counted).toEqual(['bob', 'carol']);
+    const forwarded = notices.filter((n) => n.topic === 'request.approval' && n.body.includes(a.id));
+    expect(forwarded).toHaveLength(4); // two approvals, two peers each
+  });
+
+  it('a veto by an approver cancels; a forged veto and a cancel by someone else are refused', async () => {
+    const r = (await service.createTransfer(transfer({ amountWei: ETH }), OTC)).view;
+    const forged = signVeto(
+      { approverId: 'bob', requestDigest: r.requestDigest, vetoedAtMs: now },
+      APPROVERS.carol,
+    );
+    expect(await refused(service.veto(r.id, forged, OTC))).toMatchObject({
+      status: 422,
+      code: 'veto-rejected',
+    });
+    expect(await refused(service.cancel(r.id, ALICE))).toMatchObject({ status: 403, code: 'forbidden' });
+    const veto = signVeto(
+      { approverId: 'bob', requestDigest: r.requestDigest, vetoedAtMs: now },
+      APPROVERS.bob,
+    );
+    const cancelled = await service.veto(r.id, veto, OTC);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.history.at(-1)).toMatchObject({ status: 'cancelled', detail: 'vetoed by bob' });
+    expect(await refused(service.cancel(r.id, OTC))).toMatchObject({ status: 409, code: 'request-closed' });
+    const mine = (await service.createTransfer(transfer({ amountWei: ETH }), OTC)).view;
+    expect((await service.cancel(mine.id, OTC)).status).toBe('cancelled');
+  });
+
+  it('a request waiting for approvals expires 24 h after submission, and late approvals no longer count', async () => {
+    const r = (await service.createTransfer(transfer({ amountWei: ETH }), OTC)).view;
+    expect(r.status).toBe('pending-approvals');
+    now += DAY - 60_000;
+    await service.tick();
+    expect(service.view(r.id)?.status).toBe('pending-approvals');
+    now += 60_000;
+    await service.tick();
+    const expired = service.view(r.id)!;
+    expect(expired.status).toBe('expired');
+    expect(expired.history.map((h) => h.status)).toEqual(['submitted', 'pending-approvals', 'expired']);
+    const late = await refused(
+      service.approve(r.id, approval('bob', r.requestDigest, { approvedAtMs: now }), OTC),
+    );
+    expect(late).toMatchObject({ status: 409, code: 'request-closed' });
+    now = T0 + 2 * DAY; // keep later tests inside the policy's approval window
+  });
+
+  it('stores a bundle forwarded by a key holder once, with the time this node first saw it; refuses one from elsewhere', async () => {
+    const source = (await service.createTransfer(transfer(), OTC)).view;
+    const bundle = notices.find((n) => n.topic === 'request.submitted' && n.body.includes(source.id))!.body;
+    // As a peer would receive a request another node coordinates: a new id and idempotency key.
+    const parsed = parseBundle(bundle);
+    const foreign = bundleToJson(
+      makeBundle({
+        id: 'req-0123456789abcdef01234567',
+        keyId: parsed.keyId,
+        path: parsed.path,
+        request: { ...parsed.request, requestId: 'order-at-node-b' },
+        ...(parsed.description ? { description: parsed.description } : {}),
+      }),
+    );
+    expect(() => service.onNotice('node-x', 'request.submitted', foreign)).toThrow(/does not hold key/);
+    const tampered = foreign.replace(/"requestDigest":"[0-9a-f]{4}/, '"requestDigest":"0000');
+    expect(() => service.onNotice('node-b', 'request.submitted', tampered)).toThrow(/requestDigest/);
+    const replayed = bundle.replace(source.id, 'req-0123456789abcdef0123456a');
+    expect(() => service.onNotice('node-b', 'request.submitted', replayed)).toThrow(/idempotency key/);
+    now += 1_000;
+    service.onNotice('node-b', 'request.submitted', foreign);
+    now += 1_000;
+    service.onNotice('node-b', 'request.submitted', foreign);
+    const copy = service.view('req-0123456789abcdef01234567')!;
+    expect(copy).toMatchObject({ origin: 'node-b', status: 'submitted', requestId: 'order-at-node-b' });
+    expect(service.store.get(copy.id)?.firstSeenMs).toBe(now - 1_000);
+    expect(() => service.onNotice('node-b', 'request.submitted', '{"format":"coffer-request/1"}')).toThrow(
+      /bundle\./,
+    );
+  });
+});
