@@ -96,12 +96,15 @@ const MAX_BROADCAST_ATTEMPTS = 10;
 /** Peers keep a waiting request a little longer than its coordinator before calling it expired. */
 const PEER_EXPIRY_GRACE_MS = 60 * 60 * 1000;
 const MAX_NOTICE_QUEUE = 256;
+/** How long the scheduler leaves an allowed raw digest to the HTTP call that is signing it. */
+const SYNCHRONOUS_GRACE_MS = 30_000;
 
 export class RequestService {
   readonly store: RequestStore;
   private readonly clock: () => number;
   private readonly evmRpc: EvmRpc | undefined;
   private readonly inFlight = new Set<string>();
+  private readonly signing = new Map<string, Promise<unknown>>();
   private readonly broadcastAttempts = new Map<string, number>();
   private readonly outbox = new Map<string, { chain: Promise<void>; size: number }>();
   private timer: NodeJS.Timeout | undefined;
@@ -243,6 +246,7 @@ export class RequestService {
       evmFrom: null,
       evmNonce: null,
       wallet,
+      synchronous: true,
     });
     return { created: true, view };
   }
@@ -338,6 +342,8 @@ export class RequestService {
       evmFrom: string | null;
       evmNonce: number | null;
       wallet: Wallet;
+      /** The caller signs an allowed request itself (POST /v1/sign). */
+      synchronous?: boolean;
     },
   ): Promise<View> {
     const nowMs = this.clock();
@@ -376,22 +382,28 @@ export class RequestService {
     }
     this.d.gate.noteSeen?.(bundle.id, nowMs);
     this.forward(o.wallet, 'request.submitted', json);
-    await this.evaluateWaiting(bundle.id);
+    await this.evaluateWaiting(bundle.id, { synchronous: o.synchronous === true });
     return toView(this.store.get(bundle.id)!);
   }
 
   // ---- evaluation ------------------------------------------------------------------------------
 
   /** Re-evaluates a waiting coordinated request and moves it to where the decision sends it. */
-  private async evaluateWaiting(id: string): Promise<StoredRequest | undefined> {
+  private async evaluateWaiting(
+    id: string,
+    options: { synchronous?: boolean } = {},
+  ): Promise<StoredRequest | undefined> {
     const r = this.store.get(id);
     if (r?.role !== 'coordinator' || !(WAITING as readonly string[]).includes(r.status)) return r;
     const nowMs = this.clock();
     const bundle = parseBundle(r.bundle);
-    if (nowMs >= bundle.request.submittedAtMs + APPROVAL_WAIT_MS) {
-      return this.store.transition(r.id, r.status, 'expired', this.d.config.nodeId, {
-        error: 'no decision to sign within 24 h of submission',
+    // Only waiting for approvals expires; a granted delay runs its course (it may exceed 24 h).
+    if (r.status !== 'delayed' && nowMs >= bundle.request.submittedAtMs + APPROVAL_WAIT_MS) {
+      const expired = this.store.transition(r.id, r.status, 'expired', this.d.config.nodeId, {
+        error: 'not approved within 24 h of submission',
       });
+      if (expired) this.report(expired, 'expired');
+      return expired;
     }
     let decision: Decision;
     try {
@@ -403,11 +415,16 @@ export class RequestService {
       });
     }
     const to = statusForOutcome(decision.outcome);
-    const nextActionMs = this.nextAction(to, bundle, decision, nowMs);
+    // A synchronous caller (POST /v1/sign) signs an allowed request itself; the scheduler only takes
+    // it over if that caller went away.
+    const nextActionMs =
+      to === 'approved' && options.synchronous
+        ? nowMs + SYNCHRONOUS_GRACE_MS
+        : this.nextAction(to, bundle, decision, nowMs);
     const detail = decision.reasons.map((x) => x.code).join(', ') || undefined;
     const current = this.store.get(id);
     if (!current || current.status !== r.status) return current;
-    return this.store.transition(
+    const after = this.store.transition(
       r.id,
       r.status,
       to,
@@ -415,6 +432,8 @@ export class RequestService {
       { decision, nextActionMs },
       detail,
     );
+    if (after && to !== r.status) this.report(after, to);
+    return after;
   }
 
   private nextAction(
@@ -581,7 +600,8 @@ export class RequestService {
   async settle(id: string): Promise<{ view: View; error: unknown }> {
     const r = this.store.get(id);
     let error: unknown;
-    if (r && r.status === 'approved' && r.role === 'coordinator') error = await this.runApproved(r);
+    if (r?.role === 'coordinator' && r.status === 'approved') error = await this.runApproved(r);
+    else if (this.signing.has(id)) error = await this.signing.get(id);
     return { view: toView(this.store.get(id)!), error };
   }
 
@@ -800,7 +820,6 @@ export class RequestService {
       case 'delayed':
       case 'submitted': {
         const after = await this.evaluateWaiting(r.id);
-        if (after && after.status !== r.status) this.report(after, after.status);
         if (after?.status === 'approved') await this.runApproved(after);
         return;
       }
@@ -819,14 +838,13 @@ export class RequestService {
   }
 
   /** Takes the decision again (time has passed), then signs, assembles and broadcasts. */
-  private async runApproved(r: StoredRequest): Promise<unknown> {
-    if (this.inFlight.has(`sign:${r.id}`)) return undefined;
-    this.inFlight.add(`sign:${r.id}`);
-    try {
-      return await this.sign(r);
-    } finally {
-      this.inFlight.delete(`sign:${r.id}`);
-    }
+  /** Signs an approved request once; a second caller waits for the same run. */
+  private runApproved(r: StoredRequest): Promise<unknown> {
+    const running = this.signing.get(r.id);
+    if (running) return running;
+    const run = this.sign(r).finally(() => this.signing.delete(r.id));
+    this.signing.set(r.id, run);
+    return run;
   }
 
   /** Returns the error that stopped the signing session, if one did. */
