@@ -22,7 +22,7 @@ import { type ApiKeyConfig, type NodeConfig, parseConfig } from '../src/config/c
 import { bundleToJson, keyAddress, makeBundle, parseBundle } from '../src/policy/bundle.ts';
 import { PolicyGate } from '../src/policy/gate.ts';
 import { RequestService, type TransferBody } from '../src/requests/service.ts';
-import type { SessionManager } from '../src/sessions/manager.ts';
+import { SessionError, type SessionManager } from '../src/sessions/manager.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
 import { APPROVERS, approval, DAY, ETH, HOUR, requestPolicyWire, TIER_PATHS } from './helpers/requests.ts';
@@ -71,6 +71,14 @@ beforeAll(async () => {
   );
   // No limits here: limit history needs live peers (requests.slow.test.ts covers limits).
   wire.limits = [];
+  // Transfers to this address-book entry wait two days (a veto window longer than the 24 h expiry).
+  address.slow = '0x6000000000000000000000000000000000000006';
+  wire.addressBook.push({ ...wire.addressBook[0]!, id: 'slow-c', name: 'Slow C', address: address.slow });
+  wire.rules.unshift({
+    id: 'slow-destination',
+    when: { destination: { kind: 'address-book', entries: ['slow-c'] } },
+    effect: { type: 'require-delay', delayMs: 2 * DAY },
+  } as never);
   const signed = {
     document: wire,
     signatures: [signPolicy(parsePolicy(wire), 'admin-1', admin)],
@@ -118,7 +126,10 @@ beforeAll(async () => {
     clock: () => now,
   });
   gate.start();
-  const sessions = { sendNotice } as unknown as SessionManager;
+  const sign = async () => {
+    throw new SessionError('not-enough-signers', 'no co-signer in this test');
+  };
+  const sessions = { sendNotice, sign } as unknown as SessionManager;
   service = new RequestService({ config, db, audit, wallets, sessions, log, gate, clock: () => now });
 });
 
@@ -294,6 +305,27 @@ describe('request service', () => {
     );
     expect(late).toMatchObject({ status: 409, code: 'request-closed' });
     now = T0 + 2 * DAY; // keep later tests inside the policy's approval window
+  });
+
+  it('a delay longer than 24 h runs its course: the request is not expired, and is signed when it ends', async () => {
+    const r = (await service.createTransfer(transfer({ to: address.slow! }), OTC)).view;
+    expect(r.status).toBe('delayed');
+    expect(r.decision?.delay?.delayedUntilMs).toBe(now + 2 * DAY);
+    now += DAY + HOUR;
+    await service.tick();
+    expect(service.view(r.id)?.status).toBe('delayed');
+    now += DAY;
+    await service.tick();
+    const after = service.view(r.id)!;
+    // Signing starts once the delay is over (the stand-in session manager has no co-signer).
+    expect(after.history.map((h) => h.status)).toEqual([
+      'submitted',
+      'delayed',
+      'approved',
+      'signing',
+      'failed',
+    ]);
+    expect(after.error).toMatch(/no co-signer/);
   });
 
   it('stores a bundle forwarded by a key holder once, with the time this node first saw it; refuses one from elsewhere', async () => {
