@@ -1,117 +1,230 @@
-// Signing requests: raw-digest signing and request status (signer-node/docs/policy-api.md).
-import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
-import type { NodeDatabase } from '../storage/db.ts';
+// Transfer and raw-digest requests (signer-node/docs/policy-api.md, "API"): creation, approvals,
+// vetoes, cancellation and views. The lifecycle itself lives in src/requests; this file validates
+// bodies (JSON schema: no coercion, no extra fields; errors name the field) and maps API keys to
+// policy operators.
+import type { ApiKeyConfig } from '../config/config.ts';
+import { requestGate } from '../requests/gate-adapter.ts';
+import { STATUSES } from '../requests/lifecycle.ts';
+import { type RawDigestBody, RequestService, type TransferBody } from '../requests/service.ts';
 import { ApiError } from './errors.ts';
 import { type App, type Auth, HEX64, type Security, type ServerDeps } from './server.ts';
 
-export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: Security): void {
+const REQUEST_ID = '^req-[0-9a-f]{24}$';
+const PATH = '^m(/[0-9]{1,10}){0,32}$';
+const IDENT = '^[a-z0-9][a-z0-9._-]{0,63}$';
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: REQUEST_ID } },
+} as const;
+
+export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: Security): RequestService {
+  const service = new RequestService({
+    config: d.config,
+    db: d.db,
+    audit: d.audit,
+    wallets: d.wallets,
+    sessions: d.sessions,
+    log: d.log,
+    gate: requestGate(d),
+  });
+  d.notices.on('request', (from, topic, body) => service.onNotice(from, topic, body));
+  service.start();
+  app.addHook('onClose', async () => service.stop());
+
+  const apiKey = (id: string | undefined): ApiKeyConfig => {
+    const key = d.config.apiKeys.find((k) => k.id === id);
+    if (!key) throw new ApiError(401, 'unauthenticated', 'unknown API key');
+    return key;
+  };
+
   app.post(
-    '/v1/sign',
+    '/v1/transfers',
     {
-      config: auth(['admin']),
+      config: auth(['maker']),
       schema: {
-        summary: 'Threshold-sign a raw digest (admin only until the policy engine lands)',
+        summary: 'Create a transfer request (maker); the operator is the API key’s',
         security: sec,
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['walletId', 'digest'],
+          required: ['wallet', 'keyId', 'chain', 'asset', 'to', 'amount', 'idempotencyKey'],
           properties: {
+            wallet: { type: 'string', pattern: IDENT },
+            keyId: { type: 'string', pattern: HEX64 },
+            path: { type: 'string', pattern: PATH, maxLength: 200 },
+            chain: { type: 'string', enum: ['evm', 'bitcoin', 'tron'] },
+            asset: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['kind'],
+              properties: {
+                kind: { type: 'string', enum: ['native', 'token'] },
+                contract: { type: 'string', pattern: '^[0-9A-Za-z]{1,64}$' },
+              },
+            },
+            to: { type: 'string', pattern: '^[0-9A-Za-z]{1,100}$' },
+            amount: { type: 'string', pattern: '^[1-9][0-9]{0,77}$' },
+            idempotencyKey: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+            reference: { type: 'string', maxLength: 200 },
+            unsignedTransaction: { type: 'string', pattern: '^(0x)?([0-9a-f]{2}){1,65536}$' },
+            priceSnapshot: { type: 'object' },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as TransferBody & { asset: { kind: string; contract?: string } };
+      if (body.asset.kind === 'token' && body.asset.contract === undefined)
+        throw new ApiError(
+          400,
+          'invalid-request',
+          'asset.contract is required for a token',
+          'asset.contract',
+        );
+      if (body.asset.kind === 'native' && body.asset.contract !== undefined)
+        throw new ApiError(400, 'invalid-request', 'a native asset has no contract', 'asset.contract');
+      const { created, view } = await service.createTransfer(body, apiKey(req.apiKeyId));
+      return reply.code(created ? 201 : 200).send(view);
+    },
+  );
+
+  app.post(
+    '/v1/sign',
+    {
+      config: auth(['maker', 'admin']),
+      schema: {
+        summary:
+          'Raw-digest request (maker, admin): denied unless a policy rule with rawDigest: true allows the wallet',
+        security: sec,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['digest'],
+          properties: {
+            wallet: { type: 'string', pattern: IDENT },
+            keyId: { type: 'string', pattern: HEX64 },
+            /** The name of `keyId` before transfer requests; accepted for older clients. */
             walletId: { type: 'string', pattern: HEX64 },
             digest: { type: 'string', pattern: '^([0-9a-f]{2}){1,4096}$' },
-            path: { type: 'string', pattern: '^m(/[0-9]{1,10})*$', maxLength: 200 },
-            idempotencyKey: { type: 'string', minLength: 1, maxLength: 128 },
+            path: { type: 'string', pattern: PATH, maxLength: 200 },
+            idempotencyKey: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as RawDigestBody & { walletId?: string };
+      const keyId = b.keyId ?? b.walletId;
+      if (keyId === undefined) throw new ApiError(400, 'invalid-request', 'keyId is required', 'keyId');
+      if (b.keyId !== undefined && b.walletId !== undefined && b.keyId !== b.walletId)
+        throw new ApiError(400, 'invalid-request', 'walletId and keyId name different keys', 'walletId');
+      const { walletId: _legacy, ...rest } = b;
+      const { view } = await service.createRawDigest({ ...rest, keyId }, apiKey(req.apiKeyId));
+      const settled = view.status === 'approved' ? await service.settle(view.id) : { view, error: undefined };
+      if (settled.error !== undefined) throw settled.error;
+      const final = settled.view;
+      if (final.status === 'denied')
+        return reply.code(403).send({
+          code: 'policy-denied',
+          message: `policy denies this request: ${
+            (final.decision?.reasons ?? []).map((r) => `${r.code} (${r.detail})`).join('; ') ||
+            (final.error ?? 'denied')
+          }`,
+          request: final,
+        });
+      return reply.code(final.status === 'signed' ? 200 : 202).send(final);
+    },
+  );
+
+  app.get(
+    '/v1/requests',
+    {
+      config: auth(['admin', 'maker', 'approver', 'policy-admin', 'auditor']),
+      schema: {
+        security: sec,
+        summary: 'Requests this node coordinates or was told about, newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: [...STATUSES] },
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
           },
         },
       },
     },
     async (req) => {
-      const b = req.body as { walletId: string; digest: string; path?: string; idempotencyKey?: string };
-      const path = b.path ?? 'm';
-      const wallet = d.wallets.get(b.walletId);
-      if (!wallet) throw new ApiError(404, 'not-found', 'no such wallet', 'walletId');
-      if (wallet.scheme === 'eddsa-ed25519' && path !== 'm')
-        throw new ApiError(
-          400,
-          'invalid-request',
-          'eddsa-ed25519 keys support no derivation; path must be m',
-          'path',
-        );
-      if (b.idempotencyKey) {
-        const existing = d.db
-          .prepare('SELECT id FROM signing_requests WHERE idempotency_key = ?')
-          .get(b.idempotencyKey) as { id: string } | undefined;
-        if (existing) return requestView(d.db, existing.id);
-      }
-      const id = `req-${bytesToHex(randomBytes(12))}`;
-      const actor = `api:${req.apiKeyId}`;
-      // Refuse before anything happens if the request cannot be logged.
-      d.audit.append('sign.requested', actor, id, { wallet: b.walletId, digest: b.digest, path });
-      const t = new Date().toISOString();
-      d.db
-        .prepare(
-          `INSERT INTO signing_requests (id, idempotency_key, key_id, path, digest, status, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-        )
-        .run(id, b.idempotencyKey ?? null, b.walletId, path, b.digest, t, t);
-      try {
-        const r = await d.sessions.sign(
-          { walletId: b.walletId, message: hexToBytes(b.digest), path, requestId: id },
-          actor,
-        );
-        d.db
-          .prepare(
-            "UPDATE signing_requests SET status = 'signed', signature = ?, updated_at = ? WHERE id = ?",
-          )
-          .run(r.signature, new Date().toISOString(), id);
-        d.audit.append('sign.result', actor, id, {
-          status: 'signed',
-          session: r.sessionId,
-          signers: r.signers,
-        });
-      } catch (e) {
-        d.db
-          .prepare("UPDATE signing_requests SET status = 'failed', error = ?, updated_at = ? WHERE id = ?")
-          .run((e as Error).message, new Date().toISOString(), id);
-        d.audit.append('sign.result', actor, id, { status: 'failed', error: (e as Error).message });
-        throw e;
-      }
-      return requestView(d.db, id);
+      const q = req.query as { status?: (typeof STATUSES)[number]; limit?: string };
+      return { requests: service.list(q.status, q.limit === undefined ? undefined : Number(q.limit)) };
     },
   );
 
   app.get(
     '/v1/requests/:id',
     {
-      config: auth(['admin', 'maker', 'auditor']),
-      schema: {
-        security: sec,
-        params: { type: 'object', properties: { id: { type: 'string', pattern: '^req-[0-9a-f]{24}$' } } },
-      },
+      config: auth(['admin', 'maker', 'approver', 'policy-admin', 'auditor']),
+      schema: { security: sec, params: idParams },
     },
     async (req) => {
-      const v = requestView(d.db, (req.params as { id: string }).id);
-      if (!v) throw new ApiError(404, 'not-found', 'no such request', 'id');
-      return v;
+      const view = service.view((req.params as { id: string }).id);
+      if (!view) throw new ApiError(404, 'not-found', 'no such request', 'id');
+      return view;
     },
   );
-}
 
-function requestView(db: NodeDatabase, id: string) {
-  const r = db.prepare('SELECT * FROM signing_requests WHERE id = ?').get(id) as
-    | Record<string, unknown>
-    | undefined;
-  if (!r) return undefined;
-  return {
-    id: r.id,
-    walletId: r.key_id,
-    path: r.path,
-    digest: r.digest,
-    status: r.status,
-    signature: r.signature ?? null,
-    error: r.error ?? null,
-    signers: r.signers ? JSON.parse(String(r.signers)) : [],
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
+  app.post(
+    '/v1/requests/:id/approvals',
+    {
+      config: auth(['approver']),
+      schema: {
+        security: sec,
+        summary:
+          'Add an approval (Approval wire); a refused approval is 422 approval-rejected with its reason',
+        params: idParams,
+        body: { type: 'object' },
+      },
+    },
+    async (req, reply) => {
+      try {
+        return await service.approve((req.params as { id: string }).id, req.body, apiKey(req.apiKeyId));
+      } catch (e) {
+        // The contract's refusal names the engine's reason (verifyApproval) next to the field.
+        const reason = (e as { reason?: string }).reason;
+        if (e instanceof ApiError && e.code === 'approval-rejected')
+          return reply.code(422).send({
+            code: e.code,
+            message: e.message,
+            field: 'approval',
+            ...(reason !== undefined ? { reason } : {}),
+          });
+        throw e;
+      }
+    },
+  );
+
+  app.post(
+    '/v1/requests/:id/vetoes',
+    {
+      config: auth(['approver']),
+      schema: {
+        security: sec,
+        summary: 'Veto a request (Veto wire): it is cancelled',
+        params: idParams,
+        body: { type: 'object' },
+      },
+    },
+    async (req) => service.veto((req.params as { id: string }).id, req.body, apiKey(req.apiKeyId)),
+  );
+
+  app.post(
+    '/v1/requests/:id/cancel',
+    {
+      config: auth(['maker']),
+      schema: { security: sec, summary: 'Cancel a request before signing (its initiator)', params: idParams },
+    },
+    async (req) => service.cancel((req.params as { id: string }).id, apiKey(req.apiKeyId)),
+  );
+
+  return service;
 }
