@@ -189,10 +189,10 @@ export type ManagerOptions = {
    * Test seam for the lock and ban tests only (COFFER_TEST_TAMPER): this node corrupts its own
    * outgoing ECDSA messages — "online" flips a bit of w_i in the last signing round (the combined
    * signature then fails verification at the honest parties), "multiplication" flips a byte of its
-   * round-2 direct messages (the §5.1 check fails and the receiver bans this node). Never set in
-   * production.
+   * round-2 direct messages (the §5.1 check fails and the receiver bans this node), "report" makes a
+   * member report a corrupted signature to the coordinator. Never set in production.
    */
-  tamper?: 'online' | 'multiplication';
+  tamper?: 'online' | 'multiplication' | 'report';
   /** Presignature pool (DESIGN §3 item 7); absent or poolSize 0: signing always runs 3 rounds. */
   presign?: PresignConfig;
   /**
@@ -1267,6 +1267,14 @@ export class SessionManager {
 
   private report(run: Running, r: ResultControl): void {
     if (run.coordinator === this.o.nodeId) return;
+    if (this.o.tamper === 'report' && run.start.kind === 'sign' && r.output) {
+      const i = r.output.length >> 1; // a digit of s (ECDSA, BIP340) or S (Ed25519)
+      r = {
+        ...r,
+        output:
+          r.output.slice(0, i) + (Number.parseInt(r.output[i]!, 16) ^ 1).toString(16) + r.output.slice(i + 1),
+      };
+    }
     const payload = new TextEncoder().encode(JSON.stringify(r));
     this.o.transport
       .send(run.coordinator, { kind: 'control', session: run.id, round: 0, payload, encrypt: false })
@@ -1313,6 +1321,7 @@ export class SessionManager {
       if (bad.length) {
         const reason = `signature-check-failed: ${bad.join(', ')} reported a signature that does not verify`;
         this.lockWallet(run.start.walletId ?? '', `${reason} (session ${run.id})`, run.id);
+        this.finishRow(run.id, 'aborted', reason, bad);
         settleOnce(run, { status: 'aborted', reason, culprits: bad });
         return;
       }
