@@ -8,6 +8,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { allowRawDigests } from '@coffer/signer-node/dev-cluster';
 import { bringUp, DEV_DIR } from './cluster.ts';
 
 const SCHEMES = ['ecdsa-secp256k1', 'schnorr-secp256k1-tr', 'eddsa-ed25519'] as const;
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
         label: `demo ${scheme}`,
       });
       const keygenMs = Date.now() - t;
+      await allowRawDigests(cluster.spec, [{ id: String(wallet.id), publicKey: String(wallet.publicKey) }]);
       const digest = bytesToHex(sha256(new TextEncoder().encode(`coffer demo ${scheme}`)));
       t = Date.now();
       const signed = await call(`${b.url}/v1/sign`, token, 'POST', { walletId: wallet.id, digest });

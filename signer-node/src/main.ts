@@ -65,13 +65,10 @@ async function start(configPath: string): Promise<void> {
     roundTimeoutMs: config.timeouts.roundMs,
     probeTimeoutMs: config.timeouts.probeMs,
     onNotice: (from, topic, body) => notices.dispatch(from, topic, body),
-    // The policy gate decides for this node alone, on the coordinator and on every member.
-    ...(config.policy
-      ? {
-          authorizeSign: (a: SignAuthorization) => gate.authorizeSign(a),
-          onSigned: (e: SignedEvent) => gate.onSigned(e),
-        }
-      : {}),
+    // The policy gate decides for this node alone, on the coordinator and on every member; a node
+    // without a policy section refuses every signature.
+    authorizeSign: (a: SignAuthorization) => gate.authorizeSign(a),
+    onSigned: (e: SignedEvent) => gate.onSigned(e),
     ...testStall(),
   });
   const gate: PolicyGate = new PolicyGate({

@@ -11,7 +11,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAIN } from '../src/dev/cluster.ts';
+import { allowRawDigests, MAIN } from '../src/dev/cluster.ts';
 import { newEnvelopeId, sealEnvelope } from '../src/transport/envelope.ts';
 import { api, type Cluster, metric, startCluster, verifySignature } from './helpers/cluster.ts';
 
@@ -52,6 +52,7 @@ describe('three signer-node processes', () => {
       };
       expect(w.participants).toEqual(['node-a', 'node-b', 'node-c']);
       wallets.set(scheme, w);
+      await allowRawDigests(c.spec, [w]);
       // Every node holds a share of the same key.
       for (const n of c.nodes) {
         const got = await api(n, 'GET', `/v1/wallets/${w.id}`, { token: c.spec.auditorToken });

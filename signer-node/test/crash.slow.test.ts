@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeProcess } from '../src/dev/cluster.ts';
+import { allowRawDigests, type NodeProcess } from '../src/dev/cluster.ts';
 import { api, type Cluster, startCluster, verifySignature } from './helpers/cluster.ts';
 
 const ROUND_MS = 3_000;
@@ -45,6 +45,7 @@ describe('crash safety (kill -9)', () => {
     });
     expect(first.status).toBe(201);
     wallet = first.body as typeof wallet;
+    await allowRawDigests(c.spec, [wallet]);
 
     await restartWith(victim!(), 'keygen:2');
     const pending = api(a!(), 'POST', '/v1/keys', {

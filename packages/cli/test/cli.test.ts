@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../signer-node/src/dev/cluster.ts';
+import { allowRawDigests, freePort } from '../../../signer-node/src/dev/cluster.ts';
 import { type Cluster, startCluster, verifySignature } from '../../../signer-node/test/helpers/cluster.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -78,6 +78,7 @@ describe('coffer against three signer-node processes', () => {
       expect(w.publicKey).toMatch(/^[0-9a-f]+$/);
       wallets[scheme] = w as (typeof wallets)[string];
     }
+    await allowRawDigests(c.spec, Object.values(wallets));
     expect(Object.keys(wallets['ecdsa-secp256k1']!.addresses).sort()).toEqual([
       'bitcoinP2wpkh',
       'evm',

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../signer-node/src/dev/cluster.ts';
+import { allowRawDigests, freePort } from '../../../signer-node/src/dev/cluster.ts';
 import { type Cluster, startCluster, verifySignature } from '../../../signer-node/test/helpers/cluster.ts';
 import { CofferApiError, CofferClient, CofferConnectionError, type Wallet } from '../src/index.ts';
 
@@ -51,6 +51,7 @@ describe('CofferClient against three signer-node processes', () => {
       label: 'client',
     });
     expect(wallet.addresses?.bitcoinP2tr).toMatch(/^bc1p/);
+    await allowRawDigests(c.spec, [wallet]);
     expect(wallet).not.toHaveProperty('shareIndex');
 
     const list = await auditor.wallets();

@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SOFTHSM_LIBRARY_PATH } from '@coffer/hsm';
 import { createSoftHsmToken } from '@coffer/hsm/softhsm';
+import { parsePolicy } from '@coffer/policy/document';
+import { signPolicy } from '@coffer/policy/governance';
+import { SigningKey } from '@coffer/policy/keys';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 
 export const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -27,6 +31,26 @@ export type ClusterSpec = {
   auditorToken: string;
   /** Environment every node process needs (SOFTHSM2_CONF). */
   env: Record<string, string>;
+  /** Dev policy governance: key files live in `dir/policy-keys` (0600), never in logs or this spec. */
+  policy: DevPolicySpec;
+};
+
+/** Dev governance and the tokens of the policy roles (signer-node/docs/policy-api.md). */
+export type DevPolicySpec = {
+  /** Admin ids; their Ed25519 seeds are in `dir/policy-keys/<id>.key`. */
+  admins: { id: string; publicKey: string }[];
+  threshold: number;
+  timelockMs: number;
+  /** Approver ids (group `officers`); seeds in `dir/policy-keys/<id>.key`. */
+  approvers: { id: string; publicKey: string }[];
+  /** The latest document the dev helpers published (wire JSON), extended by `allowRawDigests`. */
+  currentFile: string;
+  /** Bearer token with the maker scope, operator `otc-desk`. */
+  makerToken: string;
+  /** Bearer token with the policy-admin scope. */
+  policyAdminToken: string;
+  /** Bearer tokens with the approver scope, by approver id. */
+  approverTokens: Record<string, string>;
 };
 
 export function softHsmAvailable(): boolean {
@@ -57,7 +81,127 @@ export type InitClusterOptions = {
   backends?: Backend[];
   roundMs?: number;
   logLevel?: string;
+  /** Policy timelock of the dev governance (default 0; the first version never waits). */
+  policyTimelockMs?: number;
+  /** `chains` section of every node's configuration (e.g. an anvil endpoint). */
+  chains?: Record<string, unknown>;
 };
+
+const DEV_ADMINS = ['admin-1', 'admin-2', 'admin-3'];
+const DEV_APPROVERS = ['alice', 'bob'];
+
+/** The dev cluster's first policy: no wallets yet, so it allows nothing until a version adds some. */
+export function devPolicyDocument(approvers: { id: string; publicKey: string }[]): Record<string, unknown> {
+  return {
+    format: 'coffer-policy/1',
+    version: 1,
+    activatesAtMs: 0,
+    reference: { currency: 'USD', decimals: 2 },
+    pricing: { signers: [], maxAgeMs: 3_600_000 },
+    approvals: { maxTtlMs: 86_400_000 },
+    wallets: [],
+    addressBook: [],
+    approverGroups: [{ id: 'officers', approvers }],
+    operators: [
+      { id: 'admin', roles: ['maker'] },
+      { id: 'otc-desk', roles: ['maker'] },
+      ...approvers.map((a) => ({ id: a.id, roles: ['approver'] })),
+    ],
+    rules: [],
+    quorum: [],
+    limits: [],
+    delays: { largeDelayMs: 0, firstTimeDestinationDelayMs: 0 },
+    screening: { denylist: [] },
+  };
+}
+
+function keyFile(dir: string, id: string): string {
+  return join(dir, 'policy-keys', `${id}.key`);
+}
+
+/** A dev policy admin's or approver's signing key, read from the cluster directory. */
+export function loadDevKey(spec: ClusterSpec, id: string): SigningKey {
+  return SigningKey.fromSecretKey(hexToBytes(readFileSync(keyFile(spec.dir, id), 'utf8').trim()));
+}
+
+/** Signs `document` (wire JSON) with `threshold` dev admins: the body of POST /v1/policy/versions. */
+export function signDevPolicy(
+  spec: ClusterSpec,
+  document: Record<string, unknown>,
+  admins = spec.policy.admins.slice(0, spec.policy.threshold).map((a) => a.id),
+): { document: Record<string, unknown>; signatures: { adminId: string; signature: string }[] } {
+  const parsed = parsePolicy(document);
+  return { document, signatures: admins.map((id) => signPolicy(parsed, id, loadDevKey(spec, id))) };
+}
+
+/**
+ * Signs `document` with the dev admins and submits it to every node in `urls` (default: every node of
+ * the cluster; nodes that are down are skipped). Returns the version as the first node that accepted
+ * it reports it. The document becomes the cluster's current dev document.
+ */
+export async function publishPolicy(
+  spec: ClusterSpec,
+  document: Record<string, unknown>,
+  urls: string[] = spec.nodes.map((n) => `http://127.0.0.1:${n.port}`),
+): Promise<{ version: number; digest: string; activeFromMs: number }> {
+  const body = JSON.stringify(signDevPolicy(spec, document));
+  let result: { version: number; digest: string; activeFromMs: number } | undefined;
+  const refusals: string[] = [];
+  for (const url of urls) {
+    let res: Response;
+    try {
+      res = await fetch(`${url}/v1/policy/versions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${spec.policy.policyAdminToken}`,
+          'content-type': 'application/json',
+        },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch {
+      continue;
+    }
+    const answer = (await res.json()) as Record<string, unknown>;
+    if (res.status !== 201) refusals.push(`${url}: ${String(answer.message)}`);
+    else result ??= answer as { version: number; digest: string; activeFromMs: number };
+  }
+  if (!result) throw new Error(`no node accepted the policy version: ${refusals.join('; ') || 'all down'}`);
+  writeFileSync(spec.policy.currentFile, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
+  return result;
+}
+
+/** The latest dev document (wire JSON) published through these helpers. */
+export function currentDevPolicy(spec: ClusterSpec): Record<string, unknown> {
+  return JSON.parse(readFileSync(spec.policy.currentFile, 'utf8')) as Record<string, unknown>;
+}
+
+/**
+ * Publishes a new version that lets raw digests be signed with the given threshold keys (each becomes a
+ * hot policy wallet whose id is the key id and whose address is its public key), on top of the current
+ * dev document. Used by tests, the demo and the benchmarks right after key generation.
+ */
+export async function allowRawDigests(
+  spec: ClusterSpec,
+  keys: { id: string; publicKey: string }[],
+  urls?: string[],
+): Promise<{ version: number; digest: string; activeFromMs: number }> {
+  const doc = structuredClone(currentDevPolicy(spec)) as Record<string, unknown> & {
+    version: number;
+    wallets: Record<string, unknown>[];
+    rules: Record<string, unknown>[];
+  };
+  for (const k of keys)
+    if (!doc.wallets.some((w) => w.id === k.id))
+      doc.wallets.push({ id: k.id, tier: 'hot', chain: 'evm', network: 'raw', address: k.publicKey });
+  const raw = doc.wallets.filter((w) => w.network === 'raw').map((w) => w.id);
+  doc.rules = [
+    ...doc.rules.filter((r) => r.id !== 'dev-raw-digests'),
+    { id: 'dev-raw-digests', rawDigest: true, when: { wallets: raw }, effect: { type: 'allow' } },
+  ];
+  doc.version += 1;
+  return publishPolicy(spec, doc, urls);
+}
 
 /** Creates and initialises every node; writes cluster.json describing the result. */
 export async function initCluster(opts: InitClusterOptions): Promise<ClusterSpec> {
@@ -78,7 +222,43 @@ export async function initCluster(opts: InitClusterOptions): Promise<ClusterSpec
   }
   const adminToken = randomBytes(24).toString('hex');
   const auditorToken = randomBytes(24).toString('hex');
+  const makerToken = randomBytes(24).toString('hex');
+  const policyAdminToken = randomBytes(24).toString('hex');
+  const approverTokens = Object.fromEntries(DEV_APPROVERS.map((id) => [id, randomBytes(24).toString('hex')]));
   const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  // Dev governance: 2-of-3 policy admins and two approvers, seeds in files (0600) in the cluster dir.
+  mkdirSync(join(dir, 'policy-keys'), { recursive: true, mode: 0o700 });
+  const newKey = (id: string) => {
+    const key = SigningKey.generate();
+    writeFileSync(keyFile(dir, id), `${bytesToHex(key.exportSecretKey())}\n`, { mode: 0o600 });
+    return { id, publicKey: key.publicKey, key };
+  };
+  const adminKeys = DEV_ADMINS.map(newKey);
+  const approverKeys = DEV_APPROVERS.map(newKey);
+  const timelockMs = opts.policyTimelockMs ?? 0;
+  const governance = {
+    admins: adminKeys.map(({ id, publicKey }) => ({ id, publicKey })),
+    threshold: 2,
+    timelockMs,
+  };
+  const approvers = approverKeys.map(({ id, publicKey }) => ({ id, publicKey }));
+  const firstDocument = devPolicyDocument(approvers);
+  const firstParsed = parsePolicy(firstDocument);
+  const initialVersionFile = join(dir, 'policy-v1.json');
+  writeFileSync(
+    initialVersionFile,
+    `${JSON.stringify(
+      {
+        document: firstDocument,
+        signatures: adminKeys.slice(0, 2).map((a) => signPolicy(firstParsed, a.id, a.key)),
+      },
+      null,
+      2,
+    )}\n`,
+    { mode: 0o600 },
+  );
+  const currentFile = join(dir, 'policy-current.json');
+  writeFileSync(currentFile, `${JSON.stringify(firstDocument, null, 2)}\n`, { mode: 0o600 });
   const nodes: ClusterNodeSpec[] = [];
   const pins: Record<string, { identityKey: string; encryptionKey: string }> = {};
   for (const [i, id] of ids.entries()) {
@@ -106,6 +286,7 @@ export async function initCluster(opts: InitClusterOptions): Promise<ClusterSpec
         argon2id: { opsLimit: 1, memLimitBytes: 8 * 1024 * 1024 },
       };
     }
+    writeFileSync(join(nodeDir, 'denylist.txt'), '# one address per line\n', { mode: 0o600 });
     const port = await freePort();
     const config = join(nodeDir, 'config.json');
     nodes.push({ id, port, dir: nodeDir, config, backend });
@@ -116,9 +297,20 @@ export async function initCluster(opts: InitClusterOptions): Promise<ClusterSpec
       kek,
       peers: [],
       apiKeys: [
-        { id: 'admin', scopes: ['admin', 'auditor'], sha256: sha(adminToken) },
+        { id: 'admin', scopes: ['admin', 'auditor'], operator: 'admin', sha256: sha(adminToken) },
         { id: 'auditor', scopes: ['auditor'], sha256: sha(auditorToken) },
+        { id: 'otc', scopes: ['maker'], operator: 'otc-desk', sha256: sha(makerToken) },
+        { id: 'policy-admin', scopes: ['policy-admin'], sha256: sha(policyAdminToken) },
+        ...DEV_APPROVERS.map((id) => ({
+          id,
+          scopes: ['approver'],
+          operator: id,
+          sha256: sha(approverTokens[id]!),
+        })),
       ],
+      // Each node screens destinations against its own denylist file (one address per line).
+      policy: { governance, initialVersionFile, denylistFile: join(nodeDir, 'denylist.txt') },
+      ...(opts.chains ? { chains: opts.chains } : {}),
       timeouts: { roundMs: opts.roundMs ?? 30_000, peerRequestMs: 15_000, probeMs: 1_000 },
       logLevel: opts.logLevel ?? 'warn',
     };
@@ -137,7 +329,23 @@ export async function initCluster(opts: InitClusterOptions): Promise<ClusterSpec
       .map((p) => ({ id: p.id, url: `http://127.0.0.1:${p.port}`, ...pins[p.id] }));
     writeFileSync(n.config, `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600 });
   }
-  const spec: ClusterSpec = { dir, nodes, adminToken, auditorToken, env };
+  const spec: ClusterSpec = {
+    dir,
+    nodes,
+    adminToken,
+    auditorToken,
+    env,
+    policy: {
+      admins: governance.admins,
+      threshold: governance.threshold,
+      timelockMs,
+      approvers,
+      currentFile,
+      makerToken,
+      policyAdminToken,
+      approverTokens,
+    },
+  };
   writeFileSync(join(dir, 'cluster.json'), `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o600 });
   return spec;
 }

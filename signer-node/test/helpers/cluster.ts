@@ -19,12 +19,20 @@ export type Cluster = { spec: ClusterSpec; nodes: NodeProcess[]; dir: string; st
 export async function startCluster(opts: {
   roundMs: number;
   stall?: Record<string, string>;
+  /** `chains` section of every node's configuration. */
+  chains?: Record<string, unknown>;
 }): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'coffer-cluster-'));
   const hsm = softHsmAvailable();
   // At least one SoftHSM-backed node when SoftHSM2 is installed, and always one software node.
   const backends: Backend[] = hsm ? ['pkcs11', 'pkcs11', 'software'] : ['software', 'software', 'software'];
-  const spec = await initCluster({ dir, backends, roundMs: opts.roundMs, logLevel: 'warn' });
+  const spec = await initCluster({
+    dir,
+    backends,
+    roundMs: opts.roundMs,
+    logLevel: 'warn',
+    ...(opts.chains ? { chains: opts.chains } : {}),
+  });
   const nodes = spec.nodes.map((n) => new NodeProcess(n, spec.env));
   const stopAll = async () => {
     await Promise.all(nodes.map((n) => n.kill9()));

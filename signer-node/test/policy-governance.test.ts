@@ -1,0 +1,189 @@
+// Governance, receipts and the denylist file inside one node, on a real SQLite file: versions count
+// only with m configured admin signatures and after this node's own timelock; the first version from
+// the configuration has none; receipts verify under their signer's pinned key; the denylist is re-read
+// when it changes and a missing file fails closed.
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parsePolicy } from '@coffer/policy/document';
+import { signPolicy } from '@coffer/policy/governance';
+import { SigningKey } from '@coffer/policy/keys';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/log.ts';
+import { devPolicyDocument } from '../src/dev/cluster.ts';
+import { PolicyGovernance, PolicyVersionError } from '../src/policy/governance.ts';
+import { type ReceiptBody, ReceiptBook, receiptMessage } from '../src/policy/receipts.ts';
+import { Denylist } from '../src/policy/screening.ts';
+import { openDatabase } from '../src/storage/db.ts';
+
+const admins = ['admin-1', 'admin-2', 'admin-3'].map((id) => ({ id, key: SigningKey.generate() }));
+const HOUR = 3_600_000;
+const dirs: string[] = [];
+
+function fresh() {
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-governance-'));
+  dirs.push(dir);
+  const db = openDatabase(join(dir, 'node.sqlite'));
+  return { dir, db, audit: new AuditLog(db) };
+}
+
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function document(version: number, activatesAtMs = 0) {
+  return {
+    ...devPolicyDocument([{ id: 'alice', publicKey: SigningKey.generate().publicKey }]),
+    version,
+    activatesAtMs,
+  };
+}
+
+function signed(doc: Record<string, unknown>, by: number[]) {
+  const parsed = parsePolicy(doc);
+  return { document: doc, signatures: by.map((i) => signPolicy(parsed, admins[i]!.id, admins[i]!.key)) };
+}
+
+function governance(setup: ReturnType<typeof fresh>, timelockMs: number, initial?: unknown) {
+  const file = join(setup.dir, 'policy-v1.json');
+  if (initial !== undefined) writeFileSync(file, JSON.stringify(initial));
+  return new PolicyGovernance(
+    setup.db,
+    setup.audit,
+    'node-a',
+    {
+      governance: {
+        admins: admins.map((a) => ({ id: a.id, publicKey: a.key.publicKey })),
+        threshold: 2,
+        timelockMs,
+      },
+      historyTimeoutMs: 3_000,
+    },
+    initial !== undefined ? file : undefined,
+  );
+}
+
+describe('policy governance in the node', () => {
+  it('installs the configured first version without a timelock, once, and audits it', () => {
+    const s = fresh();
+    const g = governance(s, 24 * HOUR, signed(document(1), [0, 1]));
+    const now = 1_800_000_000_000;
+    expect(g.installInitial(now)?.version).toBe(1);
+    expect(g.active(now)?.policy.version).toBe(1);
+    expect(g.installInitial(now + 1)).toBeUndefined();
+    const kinds = s.db.prepare('SELECT kind FROM audit_log').all() as { kind: string }[];
+    expect(kinds.map((k) => k.kind)).toEqual(['policy.installed']);
+  });
+
+  it('refuses a first version signed by one admin (the node does not start on it)', () => {
+    const g = governance(fresh(), 0, signed(document(1), [0]));
+    expect(() => g.installInitial(1)).toThrow(PolicyVersionError);
+  });
+
+  it('a new version waits for this node’s timelock from its own receipt time, not the publisher’s', () => {
+    const s = fresh();
+    const g = governance(s, 24 * HOUR, signed(document(1), [0, 1]));
+    const t0 = 1_800_000_000_000;
+    g.installInitial(t0);
+    const doc2 = document(2);
+    // The wire's receivedAtMs is ignored: the node records its own time.
+    const { view, isNew } = g.submit(
+      { ...signed(doc2, [1, 2]), receivedAtMs: 0 },
+      'api:policy-admin',
+      t0 + HOUR,
+    );
+    expect(isNew).toBe(true);
+    expect(view.activeFromMs).toBe(t0 + 25 * HOUR);
+    expect(g.active(t0 + 24 * HOUR)?.policy.version).toBe(1);
+    expect(g.active(t0 + 25 * HOUR)?.policy.version).toBe(2);
+    // The same version again: recorded once, receipt time unchanged.
+    expect(g.submit(signed(doc2, [0, 1]), 'peer:node-b', t0 + 2 * HOUR).isNew).toBe(false);
+    expect(g.view(t0).versions.map((v) => v.receivedAtMs)).toEqual([t0, t0 + HOUR]);
+  });
+
+  it('refuses forged, under-signed and duplicated-signature versions, naming the reason', () => {
+    const g = governance(fresh(), 0, signed(document(1), [0, 1]));
+    g.installInitial(1);
+    const doc = document(2);
+    const mallory = SigningKey.generate();
+    const forged = {
+      document: doc,
+      signatures: [
+        signPolicy(parsePolicy(doc), 'admin-1', mallory),
+        signPolicy(parsePolicy(doc), 'admin-2', mallory),
+      ],
+    };
+    const one = signed(doc, [0]);
+    const twice = { document: doc, signatures: [one.signatures[0]!, one.signatures[0]!] };
+    for (const body of [forged, one, twice])
+      expect(() => g.submit(body, 'api:x', 2)).toThrow(/valid admin signatures, 2 required/);
+    expect(() => g.submit({ document: doc, signatures: 'x' }, 'api:x', 2)).toThrow(PolicyVersionError);
+    expect(g.active(10)?.policy.version).toBe(1);
+  });
+});
+
+describe('receipts', () => {
+  it('accepts a receipt only under its signer’s pinned key, and stores it once', async () => {
+    const s = fresh();
+    const nodeB = SigningKey.generate();
+    const book = new ReceiptBook({
+      db: s.db,
+      audit: s.audit,
+      log: pino({ level: 'silent' }),
+      nodeId: 'node-a',
+      identityKeys: new Map([['node-b', nodeB.publicKey]]),
+      sign: async () => new Uint8Array(64),
+      sendNotice: async () => undefined,
+      peers: () => [],
+    });
+    const body: ReceiptBody = {
+      format: 'coffer-receipt/1',
+      requestDigest: 'ab'.repeat(32),
+      requestId: 'req-1',
+      kind: 'transfer',
+      wallet: 'hot-eth',
+      keyId: 'cd'.repeat(32),
+      operator: 'otc-desk',
+      asset: 'evm:eip155:1:native',
+      to: '0x1111111111111111111111111111111111111111',
+      amount: '5',
+      completedAtMs: 1_000,
+      signer: 'node-b',
+      sessionId: `sg-${'0'.repeat(32)}`,
+    };
+    const good = { body, signature: bytesToHex(nodeB.sign(receiptMessage(body))) };
+    const forged = { body, signature: bytesToHex(SigningKey.generate().sign(receiptMessage(body))) };
+    const edited = { body: { ...body, amount: '1' }, signature: good.signature };
+    const unknownSigner = { body: { ...body, signer: 'node-x' }, signature: good.signature };
+    expect(book.accept(forged)).toBe(false);
+    expect(book.accept(edited)).toBe(false);
+    expect(book.accept(unknownSigner)).toBe(false);
+    expect(book.accept({ body: { ...body, extra: 1 }, signature: good.signature })).toBe(false);
+    expect(book.accept(good)).toBe(true);
+    expect(book.accept(good)).toBe(true);
+    expect(book.receiptsIn(0, 2_000)).toEqual([good]);
+    expect(book.receiptsIn(1_000, 2_000)).toEqual([]);
+  });
+});
+
+describe('denylist file', () => {
+  it('is re-read when it changes; a missing file fails closed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-denylist-'));
+    dirs.push(dir);
+    const file = join(dir, 'denylist.txt');
+    const list = new Denylist(file);
+    expect(list.check('evm', '0xabc')).toMatchObject({ status: 'unavailable' });
+    writeFileSync(file, '# comment\n0xABC  # sanctioned\n\n');
+    expect(list.check('evm', '0xabc')).toMatchObject({ status: 'hit' });
+    expect(list.check('tron', 'TXYZ')).toEqual({ status: 'clear' });
+    writeFileSync(file, 'TXYZ\n');
+    utimesSync(file, new Date(), new Date(Date.now() + 5_000));
+    expect(list.check('evm', '0xabc')).toEqual({ status: 'clear' });
+    expect(list.check('tron', 'TXYZ')).toMatchObject({ status: 'hit' });
+    expect(list.check('tron', 'txyz')).toEqual({ status: 'clear' });
+    rmSync(file);
+    expect(list.check('tron', 'TXYZ')).toMatchObject({ status: 'unavailable' });
+  });
+});
