@@ -5,8 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isHsmError } from '@coffer/hsm';
-import { pino } from 'pino';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { pino } from 'pino';
 import { buildServer } from './api/server.ts';
 import { AuditLog } from './audit/log.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
@@ -69,7 +69,9 @@ async function start(configPath: string): Promise<void> {
     // without a policy section refuses every signature.
     authorizeSign: (a: SignAuthorization) => gate.authorizeSign(a),
     onSigned: (e: SignedEvent) => gate.onSigned(e),
+    presign: config.presign,
     ...testStall(),
+    ...testTamper(),
   });
   const gate: PolicyGate = new PolicyGate({
     config,
@@ -131,9 +133,15 @@ async function start(configPath: string): Promise<void> {
 }
 
 /** Crash-test seam (see ManagerOptions.stallAfter); ignored unless COFFER_TEST_STALL is set. */
-function testStall(): { stallAfter?: { kind: 'keygen' | 'sign'; round: number } } {
-  const m = /^(keygen|sign):([1-9][0-9]?)$/.exec(process.env.COFFER_TEST_STALL ?? '');
-  return m ? { stallAfter: { kind: m[1] as 'keygen' | 'sign', round: Number(m[2]) } } : {};
+function testStall(): { stallAfter?: { kind: 'keygen' | 'sign' | 'presign'; round: number } } {
+  const m = /^(keygen|sign|presign):([1-9][0-9]?)$/.exec(process.env.COFFER_TEST_STALL ?? '');
+  return m ? { stallAfter: { kind: m[1] as 'keygen' | 'sign' | 'presign', round: Number(m[2]) } } : {};
+}
+
+/** Lock and ban test seam (see ManagerOptions.tamper); ignored unless COFFER_TEST_TAMPER is set. */
+function testTamper(): { tamper?: 'online' | 'multiplication' | 'report' } {
+  const t = process.env.COFFER_TEST_TAMPER;
+  return t === 'online' || t === 'multiplication' || t === 'report' ? { tamper: t } : {};
 }
 
 async function main(argv: string[]): Promise<void> {
