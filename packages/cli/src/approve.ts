@@ -49,7 +49,7 @@ export async function approveRequest(opts: {
   confirm?: Confirm;
   nowMs?: () => number;
 }): Promise<ApproveResult> {
-  const view = await opts.client.requestView(opts.requestId);
+  const view = await opts.client.request(opts.requestId);
   const checked = checkRequestLocally(view);
   if (opts.confirm && !(await opts.confirm(summary(view, checked.intent, 'approve'))))
     throw new NotConfirmed('approval not given');
@@ -83,7 +83,7 @@ export async function vetoRequest(opts: {
   confirm?: Confirm;
   nowMs?: () => number;
 }): Promise<{ request: string; approverId: string; requestDigest: string; status: string }> {
-  const view = await opts.client.requestView(opts.requestId);
+  const view = await opts.client.request(opts.requestId);
   const checked = checkRequestLocally(view);
   if (opts.confirm && !(await opts.confirm(summary(view, checked.intent, 'veto'))))
     throw new NotConfirmed('veto not given');

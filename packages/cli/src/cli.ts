@@ -22,7 +22,6 @@ import {
   SCHEME_IDS,
   SESSION_STATUSES,
   type SessionStatus,
-  type SigningRequest,
   type TransferRequestBody,
   type Wallet,
 } from '@coffer/client';
@@ -197,11 +196,13 @@ const COMMANDS: Record<string, Command> = {
   },
   sign: {
     usage:
-      'coffer sign --wallet WALLET --digest HEX [--path m/0/1] [--idempotency-key KEY] [--url URL] [--api-key KEY]',
-    summary: 'threshold-sign a digest (32 bytes; the message itself for eddsa-ed25519)',
+      'coffer sign --wallet WALLET --digest HEX [--policy-wallet ID] [--path m/0/1] [--idempotency-key KEY] [--url URL] [--api-key KEY]',
+    summary:
+      'threshold-sign a raw digest (32 bytes; the message itself for eddsa-ed25519) where a policy rule allows raw digests',
     options: {
       ...API,
       wallet: { type: 'string' },
+      'policy-wallet': { type: 'string' },
       digest: { type: 'string' },
       path: { type: 'string' },
       'idempotency-key': { type: 'string' },
@@ -215,8 +216,12 @@ const COMMANDS: Record<string, Command> = {
       if (path !== undefined && !/^m(\/[0-9]{1,10})*$/.test(path))
         throw new UsageError('--path must be a non-hardened BIP32 path such as m/0/1');
       const idempotencyKey = optional(c, 'idempotency-key');
+      const policyWallet = optional(c, 'policy-wallet');
+      if (policyWallet !== undefined && !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(policyWallet))
+        throw new UsageError('--policy-wallet must be a policy wallet id such as hot-eth');
       return clientFrom(c).sign({
         walletId: id,
+        ...(policyWallet !== undefined ? { wallet: policyWallet } : {}),
         digest,
         ...(path !== undefined ? { path } : {}),
         ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
@@ -225,7 +230,8 @@ const COMMANDS: Record<string, Command> = {
   },
   'request show': {
     usage: 'coffer request show (REQUEST | --request REQUEST) [--url URL] [--api-key KEY]',
-    summary: 'status, signers and signature of a signing request',
+    summary:
+      'a transfer or raw-digest request: status, intent, policy decision and trace, approvals, signature',
     options: { ...API, request: { type: 'string' } },
     positionals: ['request'],
     run: async (c) => {
@@ -970,7 +976,7 @@ function human(name: string, r: unknown): string {
       return decisionText(r as PolicyDecision);
     case 'sign':
     case 'request show':
-      return requestText(r as SigningRequest);
+      return requestViewText(r as RequestView);
     case 'session list': {
       const ss = v.sessions as Array<Record<string, unknown>>;
       if (ss.length === 0) return 'no sessions\n';
@@ -1027,6 +1033,7 @@ function requestViewText(r: RequestView): string {
       `  approvals: ${r.approvals.map((a) => `${a.approverId} (until ${new Date(a.expiresAtMs).toISOString()})`).join(', ')}`,
     );
   if (r.signers.length) lines.push(`  signers:   ${r.signers.join(', ')}`);
+  if (r.signature) lines.push(`  signature: ${r.signature}`);
   if (r.txHash) lines.push(`  tx hash:   ${r.txHash}`);
   if (r.error) lines.push(`  error:     ${r.error}`);
   return `${lines.join('\n')}\n`;
@@ -1051,18 +1058,6 @@ function walletText(w: Wallet): string {
   if (w.label) lines.push(`  label:        ${w.label}`);
   if (w.lockedReason) lines.push(`  LOCKED:       ${w.lockedReason}`);
   for (const [k, a] of Object.entries(w.addresses ?? {})) lines.push(`  ${`${k}:`.padEnd(14)}${a}`);
-  return `${lines.join('\n')}\n`;
-}
-
-function requestText(r: SigningRequest): string {
-  const lines = [
-    `request ${r.id}: ${r.status}`,
-    `  wallet:    ${r.walletId} (path ${r.path})`,
-    `  digest:    ${r.digest}`,
-  ];
-  if (r.signers.length) lines.push(`  signers:   ${r.signers.join(', ')}`);
-  if (r.signature) lines.push(`  signature: ${r.signature}`);
-  if (r.error) lines.push(`  error:     ${r.error}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -26,19 +26,6 @@ export type Wallet = {
   addresses?: Record<string, string>;
 };
 
-export type SigningRequest = {
-  id: string;
-  walletId: string;
-  path: string;
-  digest: string;
-  status: 'pending' | 'signed' | 'failed';
-  signature: string | null;
-  error: string | null;
-  signers: string[];
-  createdAt: string;
-  updatedAt: string;
-};
-
 export type Session = {
   id: string;
   kind: string;
@@ -194,7 +181,10 @@ export type KeygenRequest = {
 };
 
 export type SignRequest = {
+  /** The threshold key (64 hex), sent as `keyId`. */
   walletId: string;
+  /** The policy wallet the digest is signed for (default: the key id); a policy rule must allow raw digests. */
+  wallet?: string;
   /** Hex: 32 bytes for the secp256k1 schemes, the message itself (1–4096 bytes) for eddsa-ed25519. */
   digest: string;
   /** BIP32 non-hardened path such as `m/0/7` (not for eddsa-ed25519). */
@@ -331,16 +321,17 @@ export class CofferClient {
     return decodeWallet(await this.#call('GET', `/v1/wallets/${id}`), 'wallet');
   }
 
-  /** `POST /v1/sign` (admin): threshold-sign a digest; resolves when signed or the node reports why not. */
-  async sign(req: SignRequest): Promise<SigningRequest> {
-    const body = await this.#call('POST', '/v1/sign', { body: req, timeoutMs: this.#sessionTimeoutMs });
-    return decodeRequest(body);
-  }
-
-  /** `GET /v1/requests/:id`: a signing request's status, signers and signature or error. */
-  async request(id: string): Promise<SigningRequest> {
-    if (!/^req-[0-9a-f]{24}$/.test(id)) throw new TypeError('id must look like req-<24 hex>');
-    return decodeRequest(await this.#call('GET', `/v1/requests/${id}`));
+  /**
+   * `POST /v1/sign` (maker, admin): a raw-digest request. Resolves with the request once signed, or
+   * waiting (approvals, delay); a policy denial is CofferApiError `policy-denied` (403).
+   */
+  async sign(req: SignRequest): Promise<RequestView> {
+    const { walletId, ...rest } = req;
+    const body = await this.#call('POST', '/v1/sign', {
+      body: { keyId: walletId, ...rest },
+      timeoutMs: this.#sessionTimeoutMs,
+    });
+    return decodeRequestView(body);
   }
 
   /** `POST /v1/transfers` (maker): a transfer request; the same idempotency key returns the same request. */
@@ -349,7 +340,7 @@ export class CofferClient {
   }
 
   /** `GET /v1/requests/:id`: a transfer or raw-digest request with its decision and lifecycle. */
-  async requestView(id: string): Promise<RequestView> {
+  async request(id: string): Promise<RequestView> {
     requireRequestId(id);
     return decodeRequestView(await this.#call('GET', `/v1/requests/${id}`));
   }
@@ -630,24 +621,6 @@ function decodeWallet(v: unknown, at: string): Wallet {
     );
   }
   return out;
-}
-
-function decodeRequest(v: Record<string, unknown>): SigningRequest {
-  const status = field(v, 'status', 'string');
-  if (status !== 'pending' && status !== 'signed' && status !== 'failed')
-    throw new CofferResponseError('status', 'response field status is not a request status');
-  return {
-    id: field(v, 'id', 'string'),
-    walletId: field(v, 'walletId', 'string'),
-    path: field(v, 'path', 'string'),
-    digest: field(v, 'digest', 'string'),
-    status,
-    signature: nullableString(v, 'signature', 'request'),
-    error: nullableString(v, 'error', 'request'),
-    signers: array(field(v, 'signers', 'object'), 'signers').map((s, i) => str(s, `signers[${i}]`)),
-    createdAt: field(v, 'createdAt', 'string'),
-    updatedAt: field(v, 'updatedAt', 'string'),
-  };
 }
 
 function decodeSession(v: unknown, i: number): Session {
