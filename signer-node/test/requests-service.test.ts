@@ -39,6 +39,7 @@ const address: Record<string, string> = {};
 const OTC: ApiKeyConfig = { id: 'otc-key', scopes: ['maker'], operator: 'otc', sha256: '0'.repeat(64) };
 const ALICE: ApiKeyConfig = { id: 'alice-key', scopes: ['maker'], operator: 'alice', sha256: '1'.repeat(64) };
 const network = 'eip155:31337';
+const TOKEN = '0x7000000000000000000000000000000000000007';
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'coffer-requests-service-'));
@@ -105,7 +106,7 @@ beforeAll(async () => {
         initialVersionFile: 'policy-v1.json',
         historyTimeoutMs: 100,
       },
-      chains: { evm: { chainId: 31337 } },
+      chains: { evm: { chainId: 31337, tokens: [{ contract: TOKEN, symbol: 'TST', decimals: 6 }] } },
     },
     dir,
   );
@@ -139,26 +140,34 @@ afterAll(() => {
 });
 
 let seq = 0;
-function transfer(overrides: Partial<TransferBody> & { amountWei?: bigint } = {}): TransferBody {
+function transfer(
+  overrides: Partial<TransferBody> & { amountWei?: bigint; token?: string } = {},
+): TransferBody {
   const amount = overrides.amountWei ?? ETH / 20n;
   const to = overrides.to ?? address.exchange!;
   const unsigned = buildEvmTransfer({
-    network: { chainId: 31337, nativeSymbol: 'ETH', tokens: [], maxFeeWei: 10n ** 17n },
+    network: {
+      chainId: 31337,
+      nativeSymbol: 'ETH',
+      tokens: [{ contract: TOKEN, symbol: 'TST', decimals: 6 }],
+      maxFeeWei: 10n ** 17n,
+    },
     from: address.hot!,
     to,
+    ...(overrides.token ? { token: overrides.token } : {}),
     amount,
     nonce: seq,
     gas: 21_000n,
     maxFeePerGas: 2_000_000_000n,
     maxPriorityFeePerGas: 1_000_000_000n,
   });
-  const { amountWei: _a, ...rest } = overrides;
+  const { amountWei: _a, token, ...rest } = overrides;
   return {
     wallet: 'hot-eth',
     keyId,
     path: 'm',
     chain: 'evm',
-    asset: { kind: 'native' },
+    asset: token ? { kind: 'token', contract: token } : { kind: 'native' },
     to,
     amount: amount.toString(),
     idempotencyKey: `order-${++seq}`,
@@ -191,6 +200,17 @@ describe('request service', () => {
       kind: string;
     }[];
     expect(kinds.map((k) => k.kind)).toEqual(['request.submitted', 'policy.decision', 'request.approved']);
+  });
+
+  it('a token transfer is evaluated on the intent decoded from its calldata (recipient, not the contract)', async () => {
+    const { view } = await service.createTransfer(transfer({ token: TOKEN, amountWei: 5_000_000n }), OTC);
+    expect(view.intent).toMatchObject({
+      asset: { kind: 'token', symbol: 'TST', decimals: 6 },
+      amount: '5000000',
+    });
+    expect(view.intent?.to.toLowerCase()).toBe(address.exchange);
+    // Outside the native band: it needs the officers, and is not refused as a mismatch.
+    expect(view.status, JSON.stringify(view.decision?.reasons)).toBe('pending-approvals');
   });
 
   it('idempotency: the same key returns the same request; a different body under it is 409', async () => {

@@ -15,6 +15,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { ChainsConfig } from '../config/config.ts';
+import { canonicalJson } from '../util/canonical-json.ts';
 
 export const BUNDLE_FORMAT = 'coffer-request/1';
 /** Bundles larger than this are refused (the start control carries at most 192 KiB). */
@@ -399,7 +400,8 @@ export function descriptionMismatch(d: TransferDescription, intent: TransferInte
 
 /** True when two intents are the same in every field (wire form, canonical). */
 export function sameIntent(a: TransferIntent, b: TransferIntent): boolean {
-  return JSON.stringify(intentToWire(a)) === JSON.stringify(intentToWire(b));
+  // Canonical: a parsed token asset has its keys in another order than a decoded one.
+  return canonicalJson(intentToWire(a)) === canonicalJson(intentToWire(b));
 }
 
 export type BundleCheck =
