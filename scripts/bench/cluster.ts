@@ -8,8 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as devCluster from '@coffer/signer-node/dev-cluster';
-import { type ClusterSpec, initCluster, NodeProcess } from '@coffer/signer-node/dev-cluster';
+import { allowRawDigests, type ClusterSpec, initCluster, NodeProcess } from '@coffer/signer-node/dev-cluster';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
@@ -191,37 +190,19 @@ export function verifySignature(
 
 type Wallet = { id: string; scheme: Scheme; publicKey: string };
 
-type RawDigestBody = (wallet: Wallet, digest: Uint8Array) => Record<string, unknown>;
-
-/** POST /v1/sign before the policy gate: admin signs any digest with the key `walletId`. */
-const legacyBody: RawDigestBody = (wallet, digest) => ({ walletId: wallet.id, digest: bytesToHex(digest) });
-/** With the policy gate: a raw-digest request for `keyId`, whose policy wallet is the key id itself. */
-const gatedBody: RawDigestBody = (wallet, digest) => ({ keyId: wallet.id, digest: bytesToHex(digest) });
-
-type AllowRawDigests = (spec: ClusterSpec, keys: { id: string; publicKey: string }[]) => Promise<unknown>;
-
 /**
- * Once the node enforces policy, raw digests sign only under a policy rule with `rawDigest: true` for
- * the wallet: the dev cluster's `allowRawDigests` publishes such a version (signed by the dev policy
- * admins) for the new key. Looked up at run time, so the bench runs against nodes with and without
- * the policy gate; returns the request body that node version expects.
+ * The body of POST /v1/sign: a raw-digest request for the threshold key `keyId`, whose policy wallet
+ * is the key id itself (the dev cluster's `allowRawDigests` names it so in the policy).
  */
-async function allowRawDigests(spec: ClusterSpec, keys: Wallet[]): Promise<RawDigestBody> {
-  const allow = (devCluster as Record<string, unknown>).allowRawDigests as AllowRawDigests | undefined;
-  if (typeof allow !== 'function') return legacyBody;
-  await allow(
-    spec,
-    keys.map((k) => ({ id: k.id, publicKey: k.publicKey })),
-  );
-  return gatedBody;
-}
-
-let requestBody: RawDigestBody = legacyBody;
+const rawDigestBody = (wallet: Wallet, digest: Uint8Array) => ({
+  keyId: wallet.id,
+  digest: bytesToHex(digest),
+});
 
 /** One signing through the API: POST /v1/sign for a raw digest, answered once signed (or refused). */
 async function signOnce(node: Node, token: string, wallet: Wallet, digest: Uint8Array): Promise<SignOutcome> {
   try {
-    const r = await call(node, token, 'POST', '/v1/sign', requestBody(wallet, digest));
+    const r = await call(node, token, 'POST', '/v1/sign', rawDigestBody(wallet, digest));
     if (typeof r.signature !== 'string' || r.status !== 'signed')
       return { ok: false, error: `request ${String(r.id)} ended ${String(r.status)}: ${String(r.error)}` };
     return { ok: true, signature: r.signature };
@@ -609,27 +590,25 @@ export async function runCluster(settings: ClusterSettings): Promise<ClusterSect
     await Promise.all(processes.map((p) => p.start()));
     const nodes: Node[] = processes.map((p) => ({ id: p.spec.id, url: p.url }));
     setup.nodeIds = nodes.map((n) => n.id);
+    setup.policy =
+      'policy gate on: every node evaluates each raw-digest request under a dev policy version (allowRawDigests from signer-node/src/dev/cluster.ts, published right after each key generation) whose rule `rawDigest: true` names the key; requests come from the admin API key (operator admin)';
     const token = spec.adminToken;
     let ecdsaWallet: Wallet | undefined;
-    let rawDigestBody: RawDigestBody = legacyBody;
     for (const scheme of settings.schemes) {
       let wallet: Wallet;
       try {
         const [w, ms] = await keygen(nodes[0]!, token, scheme);
         wallet = w;
         keygenMs[scheme] = ms;
-        rawDigestBody = await allowRawDigests(spec, [w]);
+        // The policy gate signs raw digests only under a rule with `rawDigest: true` for the wallet:
+        // publish such a version (signed by the dev policy admins) for the new key.
+        await allowRawDigests(spec, [{ id: w.id, publicKey: w.publicKey }]);
         log(`cluster ${scheme}: 2-of-3 key generated in ${ms} ms`);
       } catch (e) {
         cases[scheme] = { error: `key generation: ${errorMessage(e)}` };
         log(`cluster ${scheme}: not measured: ${errorMessage(e)}`);
         continue;
       }
-      requestBody = rawDigestBody;
-      setup.policy =
-        rawDigestBody === gatedBody
-          ? 'policy gate on: every node evaluates each raw-digest request under a dev policy version (published with allowRawDigests from signer-node/src/dev/cluster.ts) whose rule `rawDigest: true` names the key; the requests come from the admin API key (operator admin)'
-          : 'no policy gate in this node version: POST /v1/sign signs for the admin key directly';
       try {
         cases[scheme] = await benchScheme(nodes, token, wallet, settings);
       } catch (e) {
