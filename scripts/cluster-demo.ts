@@ -1,15 +1,29 @@
 // Coffer's main job: brings up a local 3-node cluster (separate processes, each with its own SQLite
 // database and KEK — SoftHSM2 tokens when installed), then through the HTTP API generates a 2-of-3 key
 // for each scheme, signs a digest with it on a pair of nodes, verifies every signature with noble's
-// standard verifiers (not Coffer's code), shows 2-of-3 still signing with one node stopped, and stops
-// the cluster. Usage: pnpm demo [--json]
+// standard verifiers (not Coffer's code), shows 2-of-3 still signing with one node stopped; then, under
+// a signed policy (hot and cold tiers, an address book, a band needing two officers) and against a local
+// anvil, moves 1 ETH from the hot wallet with two approvals made through `coffer approve`'s code path
+// (local decode, local request digest), watches the nodes sign, broadcast and anvil confirm, and shows a
+// denied transfer with its explain trace; stops the cluster. Usage: pnpm demo [--json]
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  allowRawDigests,
+  currentDevPolicy,
+  initCluster,
+  loadDevKey,
+  NodeProcess,
+  publishPolicy,
+} from '@coffer/signer-node/dev-cluster';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { allowRawDigests } from '@coffer/signer-node/dev-cluster';
-import { bringUp, DEV_DIR } from './cluster.ts';
+import { type Anvil, startAnvil } from '../packages/chains/test/anvil.ts';
+import { approveRequest } from '../packages/cli/src/approve.ts';
+import { CofferClient, type RequestView } from '../packages/client/src/index.ts';
+import { DEV_DIR, type RunningCluster } from './cluster.ts';
 
 const SCHEMES = ['ecdsa-secp256k1', 'schnorr-secp256k1-tr', 'eddsa-ed25519'] as const;
 const json = process.argv.includes('--json');
@@ -42,10 +56,226 @@ async function call(
   return out;
 }
 
+/** As scripts/cluster.ts bringUp, with each node's `chains.evm` pointing at the demo's anvil. */
+async function bringUpWithChain(dir: string, rpcUrl: string): Promise<RunningCluster> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(DEV_DIR, { recursive: true });
+  writeFileSync(join(DEV_DIR, '.gitignore'), '*\n');
+  const spec = await initCluster({
+    dir,
+    logLevel: 'warn',
+    chains: { evm: { rpcUrl, chainId: ANVIL_CHAIN_ID, nativeSymbol: 'ETH' } },
+  });
+  const nodes = spec.nodes.map((n) => new NodeProcess(n, spec.env));
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  };
+  process.once('exit', () => {
+    for (const n of nodes) n.child?.kill('SIGKILL');
+  });
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { spec, nodes, stop };
+}
+
+const ANVIL_CHAIN_ID = 31337;
+/** anvil's first dev account (unlocked): funds the hot wallet. */
+const FUNDER = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
+/** anvil's second dev account, standing in for an exchange's deposit address. */
+const EXCHANGE = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
+const ETH = 10n ** 18n;
+
+/**
+ * Transfers under policy: a new policy version (hot wallet: the ECDSA key made above; cold wallet: a
+ * new one; an address book; 0.1 ETH without approvals and two officers above), 1 ETH hot → exchange approved by alice and bob through
+ * approveRequest (the code of `coffer approve`), then hot → cold, which the tier routes deny.
+ */
+async function policyDemo(
+  cluster: RunningCluster,
+  anvil: Anvil,
+  hotKeyId: string,
+): Promise<Record<string, unknown>> {
+  const { spec } = cluster;
+  const [a, b] = cluster.nodes as [NodeProcess, NodeProcess];
+  const admin = new CofferClient({ url: a.url, apiKey: spec.adminToken });
+  const maker = new CofferClient({ url: a.url, apiKey: spec.policy.makerToken });
+  say('\ntransfers under a signed policy, on a local anvil (EVM chain 31337)');
+  const hotKey = await admin.wallet(hotKeyId);
+  const coldKey = await admin.keygen({ scheme: 'ecdsa-secp256k1', threshold: 2, parties: 3, label: 'cold' });
+  const hot = hotKey.addresses!.evm!;
+  const cold = coldKey.addresses!.evm!;
+  const network = `eip155:${ANVIL_CHAIN_ID}`;
+  const doc = structuredClone(currentDevPolicy(spec)) as Record<string, unknown> & {
+    version: number;
+    wallets: unknown[];
+    addressBook: unknown[];
+    rules: unknown[];
+    quorum: unknown[];
+  };
+  doc.version += 1;
+  doc.wallets.push(
+    { id: 'hot-eth', tier: 'hot', chain: 'evm', network, address: hot },
+    { id: 'cold-eth', tier: 'cold', chain: 'evm', network, address: cold },
+  );
+  doc.addressBook.push({
+    id: 'exchange-a',
+    name: 'Exchange A deposit',
+    chain: 'evm',
+    network,
+    tier: 'hot',
+    address: EXCHANGE,
+    addedAtMs: 0,
+    coolOffMs: 0,
+  });
+  doc.rules.push({
+    id: 'hot-to-address-book',
+    description: 'the hot wallet pays address-book entries',
+    when: { tiers: ['hot'], destination: { kind: 'address-book' } },
+    effect: { type: 'allow' },
+  });
+  doc.rules.push({
+    id: 'tier-routes',
+    description: 'anything the tier routes allow',
+    when: {},
+    effect: { type: 'allow' },
+  });
+  doc.quorum = [
+    ...doc.quorum,
+    { id: 'up-to-0.1-eth', asset: `evm:${network}:native`, upToBaseUnits: (ETH / 10n).toString() },
+    { id: 'above', approvals: { group: 'officers', count: 2 } },
+  ];
+  const version = await publishPolicy(spec, doc);
+  say(
+    `  policy version ${version.version} signed by 2 of 3 admins, accepted by every node (digest ${version.digest.slice(0, 16)}…)`,
+  );
+  say(`    hot-eth  (hot)   ${hot}`);
+  say(`    cold-eth (cold)  ${cold}`);
+  say(`    address book: exchange-a ${EXCHANGE}`);
+  say(
+    '    rules: hot → address book allowed; up to 0.1 ETH without approvals, above needs 2 officers (alice, bob)',
+  );
+
+  await anvil.rpc('eth_sendTransaction', [{ from: FUNDER, to: hot, value: `0x${(5n * ETH).toString(16)}` }]);
+  say(`  funded hot-eth with 5 ETH from anvil's dev account ${FUNDER}`);
+  const balance = async (address: string) =>
+    BigInt((await anvil.rpc('eth_getBalance', [address, 'latest'])) as string);
+  const before = await balance(EXCHANGE);
+
+  let t = Date.now();
+  const created = await maker.createTransfer({
+    wallet: 'hot-eth',
+    keyId: hotKey.id,
+    chain: 'evm',
+    asset: { kind: 'native' },
+    to: EXCHANGE,
+    amount: ETH.toString(),
+    idempotencyKey: 'demo-order-1',
+    reference: 'demo: 1 ETH to Exchange A',
+  });
+  say(`\n  1 ETH hot-eth → exchange-a: ${created.id} ${created.status} (${created.decision?.outcome})`);
+  const approvals: string[] = [];
+  for (const [approver, node] of [
+    ['alice', a],
+    ['bob', b],
+  ] as const) {
+    const key = loadDevKey(spec, approver);
+    const result = await approveRequest({
+      client: new CofferClient({ url: node.url, apiKey: spec.policy.approverTokens[approver]! }),
+      requestId: created.id,
+      key: { id: approver, publicKey: key.publicKey, key },
+      ttlMs: 3_600_000,
+    });
+    approvals.push(approver);
+    say(
+      `  ${approver} decoded the transaction and recomputed the digest ${result.requestDigest.slice(0, 16)}… on this machine; the approval went to ${node.spec.id}`,
+    );
+  }
+  const final = await waitFor(admin, created.id, ['confirmed'], 120_000, (v) =>
+    say(`    … ${v.status}${v.txHash ? ` ${v.txHash}` : ''}`),
+  );
+  const moved = (await balance(EXCHANGE)) - before;
+  const receipt = final.txHash
+    ? ((await anvil.rpc('eth_getTransactionReceipt', [final.txHash])) as {
+        status: string;
+        blockNumber: string;
+      } | null)
+    : null;
+  const confirmed = final.status === 'confirmed' && receipt?.status === '0x1' && moved === ETH;
+  say(
+    `  signed by ${final.signers.join(' + ')}, broadcast ${final.txHash}, confirmed in block ${receipt ? Number(receipt.blockNumber) : '?'}; exchange-a received ${Number(moved) / 1e18} ETH (${Date.now() - t} ms)${confirmed ? '' : ' — UNEXPECTED'}`,
+  );
+
+  t = Date.now();
+  const denied = await maker.createTransfer({
+    wallet: 'hot-eth',
+    keyId: hotKey.id,
+    chain: 'evm',
+    asset: { kind: 'native' },
+    to: cold,
+    amount: (ETH / 20n).toString(),
+    idempotencyKey: 'demo-order-2',
+  });
+  const deniedView = await waitFor(admin, denied.id, ['denied'], 30_000);
+  say(`\n  0.05 ETH hot-eth → cold-eth: ${deniedView.status} (${Date.now() - t} ms); the explain trace:`);
+  for (const r of deniedView.decision?.reasons ?? []) say(`    reason     ${r.code}: ${r.detail}`);
+  for (const [k, v] of Object.entries(deniedView.decision?.trace ?? {}))
+    say(`    ${k.padEnd(10)} ${JSON.stringify(v)}`);
+  return {
+    ok: confirmed && deniedView.status === 'denied',
+    policyVersion: version.version,
+    approved: {
+      request: created.id,
+      approvals,
+      txHash: final.txHash,
+      status: final.status,
+      movedWei: moved.toString(),
+    },
+    denied: { request: denied.id, status: deniedView.status, decision: deniedView.decision },
+  };
+}
+
+/** Polls the request until it reaches one of `wanted` (or a terminal status, which throws). */
+async function waitFor(
+  client: CofferClient,
+  id: string,
+  wanted: string[],
+  timeoutMs: number,
+  onChange?: (v: RequestView) => void,
+): Promise<RequestView> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const v = await client.request(id);
+    if (v.status !== last) {
+      last = v.status;
+      onChange?.(v);
+    }
+    if (wanted.includes(v.status)) return v;
+    if (['failed', 'cancelled', 'expired', 'denied', 'confirmed'].includes(v.status))
+      throw new Error(
+        `request ${id} ended ${v.status}: ${v.error ?? v.decision?.reasons.map((r) => r.code).join(', ')}`,
+      );
+    if (Date.now() > deadline) throw new Error(`request ${id} still ${v.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   say('Coffer demo: three signer-node processes on 127.0.0.1');
-  const cluster = await bringUp(join(DEV_DIR, 'demo'), { fresh: true });
+  // anvil first: every node's `chains.evm` points at it (nonces, fees, broadcast, confirmations).
+  const anvil = await startAnvil();
+  let cluster: RunningCluster;
+  try {
+    cluster = await bringUpWithChain(join(DEV_DIR, 'demo'), anvil.url);
+  } catch (e) {
+    await anvil.stop();
+    throw e;
+  }
   const results: Array<Record<string, unknown>> = [];
   let failed = false;
   try {
@@ -118,8 +348,15 @@ async function main(): Promise<void> {
       `\naudit log on ${a.spec.id}: ${audit.entries} entries, hash chain ${audit.ok ? 'intact' : 'BROKEN'}`,
     );
     failed ||= audit.ok !== true;
+
+    say(`\nrestarting ${c.spec.id}`);
+    await c.start();
+    const transfers = await policyDemo(cluster, anvil, String(results[0]!.wallet));
+    results.push({ transfers });
+    failed ||= transfers.ok !== true;
   } finally {
     await cluster.stop();
+    await anvil.stop();
   }
   if (json) console.log(JSON.stringify({ ok: !failed, results, totalMs: Date.now() - started }, null, 2));
   else
