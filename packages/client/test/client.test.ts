@@ -6,7 +6,13 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowRawDigests, freePort } from '../../../signer-node/src/dev/cluster.ts';
 import { type Cluster, startCluster, verifySignature } from '../../../signer-node/test/helpers/cluster.ts';
-import { CofferApiError, CofferClient, CofferConnectionError, type Wallet } from '../src/index.ts';
+import {
+  CofferApiError,
+  CofferClient,
+  CofferConnectionError,
+  CofferResponseError,
+  type Wallet,
+} from '../src/index.ts';
 
 let c: Cluster;
 let admin: CofferClient;
@@ -84,6 +90,35 @@ describe('CofferClient against three signer-node processes', () => {
     expect(audit.entries).toBeGreaterThan(2);
   }, 60_000);
 
+  it('policy versions, request lists and the policy routes, decoded field by field', async () => {
+    // The dev cluster's first version plus the one allowing raw digests for this test's key.
+    const policy = await auditor.policy();
+    expect(policy.active?.version).toBe(2);
+    expect(policy.versions.map((v) => v.version).sort()).toEqual([1, 2]);
+    const signed = await auditor.requests({ status: 'signed' });
+    expect(signed.length).toBeGreaterThan(0);
+    for (const r of signed) {
+      expect([r.kind, r.status, r.keyId]).toEqual(['raw-digest', 'signed', wallet.id]);
+      expect(r.requestDigest).toMatch(/^[0-9a-f]{64}$/);
+      expect(r.submittedAtMs).toBeGreaterThan(0);
+    }
+    expect(await auditor.requests({ status: 'pending-approvals' })).toEqual([]);
+    // This cluster has no EVM endpoint: the node says so with its code and field.
+    const noChain = (await rejection(
+      admin.dryRun({
+        wallet: 'hot-eth',
+        keyId: wallet.id,
+        chain: 'evm',
+        asset: { kind: 'native' },
+        to: `0x${'11'.repeat(20)}`,
+        amount: '1000',
+        idempotencyKey: 'dry-1',
+      }),
+    )) as CofferApiError;
+    expect([noChain.status, noChain.code, noChain.field]).toEqual([422, 'unsupported-chain', 'chain']);
+    await expect(auditor.requests({ status: 'teleported' as never })).rejects.toThrow(TypeError);
+  }, 30_000);
+
   it('API errors are CofferApiError with the status, code and field the node sent', async () => {
     const notFound = await rejection(admin.wallet('0'.repeat(64)));
     expect(notFound).toBeInstanceOf(CofferApiError);
@@ -116,6 +151,77 @@ describe('CofferClient against three signer-node processes', () => {
     expect(JSON.stringify(admin)).not.toContain(c.spec.adminToken);
     expect(inspect(admin)).not.toContain(c.spec.adminToken);
     expect(inspect(admin)).toContain('<redacted>');
+  });
+});
+
+describe('CofferClient against a node that answers out of contract', () => {
+  let server: Server;
+  let url: string;
+  let answer: unknown;
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const a = server.address();
+    url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  const view = {
+    id: `req-${'ab'.repeat(12)}`,
+    kind: 'transfer',
+    status: 'pending-approvals',
+    wallet: 'hot-eth',
+    keyId: 'cd'.repeat(32),
+    path: 'm',
+    operator: 'otc',
+    requestDigest: 'ef'.repeat(32),
+    submittedAtMs: 5,
+    requestId: 'order-1',
+    intent: {
+      chain: 'evm',
+      network: 'eip155:1',
+      asset: { kind: 'native', symbol: 'ETH', decimals: 18 },
+      from: `0x${'11'.repeat(20)}`,
+      to: `0x${'22'.repeat(20)}`,
+      amount: '1000',
+      fee: '21000',
+    },
+    unsignedTransaction: '0x02',
+    decision: null,
+    approvals: [],
+    signature: null,
+    signedTransaction: null,
+    txHash: null,
+    signers: [],
+    history: [],
+    error: null,
+    createdAt: 'x',
+    updatedAt: 'x',
+  };
+
+  it('a request view is decoded, never cast: an unknown status, a float amount or a bad decision is refused', async () => {
+    const client = new CofferClient({ url, apiKey: 'k' });
+    answer = view;
+    expect((await client.request(view.id)).intent?.amount).toBe('1000');
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...view, status: 'teleported' }, 'request.status'],
+      [{ ...view, intent: { ...view.intent, amount: '1e3' } }, 'request.intent.amount'],
+      [{ ...view, submittedAtMs: 1.5 }, 'request.submittedAtMs'],
+      [{ ...view, decision: { outcome: 'maybe' } }, 'request.decision.outcome'],
+      [{ ...view, approvals: [{ approverId: 'bob' }] }, 'request.approvals[0].approvedAtMs'],
+    ];
+    for (const [body, field] of cases) {
+      answer = body;
+      const e = await rejection(client.request(view.id));
+      expect(e, field).toBeInstanceOf(CofferResponseError);
+      expect((e as CofferResponseError).field).toBe(field);
+    }
   });
 });
 
