@@ -232,10 +232,16 @@ describe('bans and the review lock (ecdsa-secp256k1)', () => {
       'SELECT sealed FROM sealed_shares WHERE key_id = ?',
       wallet.id,
     )[0]!.sealed;
-    // node-b corrupts τ in its round-2 direct messages; node-a's pool only names node-b or node-c.
+    // node-b corrupts τ in its round-2 direct messages, and stops every key generation after round 1.
     await node('b').kill9();
-    await node('b').start({ env: { COFFER_TEST_TAMPER: 'multiplication' } });
-    await node('c').kill9(); // node-a must pick node-b for the three-round fallback
+    await node('b').start({ env: { COFFER_TEST_TAMPER: 'multiplication', COFFER_TEST_STALL: 'keygen:1' } });
+    // A session with node-b is open at node-a (key generation waiting for node-b's round 2) …
+    const keygen = api(node('a'), 'POST', '/v1/keys', {
+      token: c.spec.adminToken,
+      body: { scheme: 'schnorr-secp256k1-tr', threshold: 2, parties: 3 },
+    });
+    const open = (await node('b').waitForEvent('stalled')) as { session: string };
+    // … when node-a signs with node-b (first reachable; no pool for m) and catches the tampered τ.
     await sign(node('a'), digest(40), 'm');
     await expect
       .poll(
@@ -275,6 +281,16 @@ describe('bans and the review lock (ecdsa-secp256k1)', () => {
     expect(query(node('a'), 'SELECT generation FROM sealed_shares WHERE key_id = ?', wallet.id)).toHaveLength(
       1,
     );
+    // Every other session with the banned peer was aborted at once, not at its round timeout.
+    const abortedKeygen = await keygen;
+    expect(abortedKeygen.status, JSON.stringify(abortedKeygen.body)).toBeGreaterThanOrEqual(500);
+    expect(
+      query<{ status: string; reason: string }>(
+        node('a'),
+        'SELECT status, reason FROM sessions WHERE id = ?',
+        open.session,
+      )[0],
+    ).toMatchObject({ status: 'aborted', reason: expect.stringMatching(/^peer-banned: node-b was banned/) });
     // No presignature made with node-b is left usable at node-a.
     expect(
       query<{ signers: string }>(
@@ -290,6 +306,7 @@ describe('bans and the review lock (ecdsa-secp256k1)', () => {
     await node('b').start();
     const cleared = await api(node('a'), 'POST', '/v1/peers/node-b/clear-ban', { token: c.spec.adminToken });
     expect(cleared.status, JSON.stringify(cleared.body)).toBeLessThan(300);
+    await node('c').kill9(); // node-a and node-b can only pair with each other now
     const asCoordinator = await sign(node('a'), digest(41), 'm');
     expect(asCoordinator.status).toBe(503);
     expect(String(asCoordinator.body.message)).toMatch(/refresh the wallet.*node-b/);
