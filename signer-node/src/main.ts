@@ -113,6 +113,7 @@ async function start(configPath: string): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   log.info({ port }, 'signer node listening');
+  gate.syncFromPeers();
   // One machine-readable line for scripts and tests that start nodes.
   process.stdout.write(`${JSON.stringify({ event: 'listening', node: config.nodeId, port })}\n`);
   let stopping = false;

@@ -257,8 +257,61 @@ describe('policy gate in three signer-node processes', () => {
     ).toBe(true);
   }, 90_000);
 
+  it('dry run: the full evaluation for a maker, nothing stored or audited', async () => {
+    const count = () => {
+      const db = new Database(join(node(0).spec.dir, 'data', 'node.sqlite'), { readonly: true });
+      try {
+        return (
+          db
+            .prepare('SELECT (SELECT COUNT(*) FROM policy_decisions) + (SELECT COUNT(*) FROM audit_log) AS n')
+            .get() as { n: number }
+        ).n;
+      } finally {
+        db.close();
+      }
+    };
+    const before = count();
+    const body = (to: string) => {
+      const tx = unsignedTo(to);
+      return {
+        wallet: 'hot-eth',
+        keyId: ecdsa.id,
+        chain: 'evm',
+        asset: { kind: 'native' },
+        to,
+        amount: tx.intent.amount.toString(),
+        idempotencyKey: 'dry-1',
+        unsignedTransaction: tx.serialized,
+      };
+    };
+    const allowed = await api(node(0), 'POST', '/v1/policy/dry-run', {
+      token: c.spec.policy.makerToken,
+      body: body(PAYEE),
+    });
+    expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);
+    expect((allowed.body.decision as { outcome: string }).outcome).toBe('allow');
+    const stranger = await api(node(0), 'POST', '/v1/policy/dry-run', {
+      token: c.spec.policy.makerToken,
+      body: body(MALLORY),
+    });
+    expect((stranger.body.decision as { outcome: string }).outcome).toBe('deny');
+    expect(reasons(stranger)).toContain('not-in-address-book');
+    const lying = { ...body(PAYEE), to: PAYEE2 };
+    const mismatch = await api(node(0), 'POST', '/v1/policy/dry-run', {
+      token: c.spec.policy.makerToken,
+      body: lying,
+    });
+    expect(reasons(mismatch)).toContain('description-mismatch');
+    const auditorOnly = await api(node(0), 'POST', '/v1/policy/versions', {
+      token: c.spec.auditorToken,
+      body: {},
+    });
+    expect(auditorOnly.status).toBe(403);
+    expect(count()).toBe(before);
+  });
+
   it('screening hook that times out: the transfer is denied (fail closed); a clear answer lets it through', async () => {
-    let delayMs = 2_000;
+    let delayMs = 5_000;
     const server: Server = createServer((req, res) => {
       req.resume();
       setTimeout(() => {
@@ -271,7 +324,7 @@ describe('policy gate in three signer-node processes', () => {
     try {
       await publishPolicy(
         c.spec,
-        transferPolicy({ hook: { url: `http://127.0.0.1:${port}/screen`, timeoutMs: 300 } }),
+        transferPolicy({ hook: { url: `http://127.0.0.1:${port}/screen`, timeoutMs: 1_500 } }),
       );
       const slow = await transfer(node(1), PAYEE);
       expect(slow.body.status, JSON.stringify(slow.body)).toBe('denied');
@@ -360,9 +413,10 @@ describe('policy gate in three signer-node processes', () => {
   }, 30_000);
 
   it("one operator's limit holds when a node that missed the receipts coordinates (n − t + 1 history)", async () => {
-    await publishPolicy(c.spec, transferPolicy({ maxCount: signedTransfers + 2 }));
-    // node-c is down: node-a and node-b sign, node-c never sees those receipts.
+    // node-c is down while the limit is published and while node-a and node-b sign: it misses both
+    // the version (fetched from its peers when it starts) and the receipts (asked for when it evaluates).
     await node(2).stop();
+    const published = await publishPolicy(c.spec, transferPolicy({ maxCount: signedTransfers + 2 }));
     try {
       for (const to of [PAYEE, PAYEE2]) {
         const r = await transfer(node(0), to);
@@ -370,6 +424,12 @@ describe('policy gate in three signer-node processes', () => {
       }
     } finally {
       await node(2).start();
+    }
+    for (let i = 0; ; i++) {
+      const view = await api(node(2), 'GET', '/v1/policy', { token: c.spec.auditorToken });
+      if ((view.body.active as { version: number } | null)?.version === published.version) break;
+      if (i > 100) throw new Error(`node-c did not fetch version ${published.version}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
     const third = await transfer(node(2), PAYEE);
     expect(third.body.status, JSON.stringify(third.body)).toBe('denied');

@@ -383,10 +383,28 @@ export class PolicyGate {
       .catch((err) => this.d.log.error({ err: (err as Error).message }, 'receipt not issued'));
   }
 
+  /**
+   * Asks every peer for the versions it holds (notice `policy.sync`), so a node that was down while a
+   * version was published catches up; each version is verified here and its timelock starts now.
+   */
+  syncFromPeers(): void {
+    if (!this.governance) return;
+    for (const peer of this.d.config.peers)
+      this.d.sendNotice(peer.id, 'policy.sync', '{}').catch(() => undefined);
+  }
+
   /** Notices `policy.*`, `receipt`, `history.*` from pinned peers. */
   handleNotice(from: string, topic: string, body: string): void {
     if (topic === 'policy.version') {
       this.submitVersion(JSON.parse(body) as unknown, `peer:${from}`, false);
+      return;
+    }
+    if (topic === 'policy.sync') {
+      if (!this.governance) return;
+      for (const v of this.governance.view(this.clock()).versions) {
+        const wire = this.governance.wireOf(v.version, v.digest);
+        if (wire) this.d.sendNotice(from, 'policy.version', JSON.stringify(wire)).catch(() => undefined);
+      }
       return;
     }
     this.receipts.handleNotice(from, topic, body);
