@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeEvmTransfer } from '@coffer/chains/evm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, minimalTokenInitCode, startAnvil } from '../../packages/chains/test/anvil.ts';
 import { type ClusterSpec, initCluster, NodeProcess, publishPolicy } from '../src/dev/cluster.ts';
@@ -277,6 +278,13 @@ describe('transfer requests through real nodes and anvil', () => {
     // (otc-desk used up its daily limit above; alice has none.)
     const b = (await transfer('alice', { amount: ETH })).body as View;
     expect([a.status, b.status]).toEqual(['pending-approvals', 'pending-approvals']);
+    // Both wait unsigned, yet the node gave them consecutive nonces: neither can replace the other.
+    const nonceOf = (v: View) =>
+      decodeEvmTransfer((v as unknown as { unsignedTransaction: `0x${string}` }).unsignedTransaction, {
+        network: { chainId: 31337, nativeSymbol: 'ETH', tokens: [], maxFeeWei: 10n ** 17n },
+        from: address.hot!,
+      }).nonce;
+    expect(nonceOf(b)).toBe(nonceOf(a) + 1);
     const now = Date.now();
     const forB = approval('bob', b.requestDigest, { approvedAtMs: now });
     expect((await approve(b.id, forB)).status).toBe(200);
