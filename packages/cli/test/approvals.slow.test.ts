@@ -4,7 +4,8 @@
 // wallet to an address-book entry, which needs two officers; each approves with `coffer approve`
 // (local decode and digest, sealed key file); the nodes sign, broadcast and anvil confirms. A transfer
 // outside the address book is denied with its trace; a wrong passphrase, a missing --yes and an
-// under-signed policy version are refused with the CLI's exit codes.
+// under-signed policy version are refused with the CLI's exit codes; a veto and a cancellation end
+// waiting requests.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -321,6 +322,45 @@ describe('coffer transfers under a signed policy (three nodes, anvil)', () => {
       1,
     );
     expect(refused.error.status).toBeGreaterThanOrEqual(400);
+  }, 60_000);
+
+  it('an officer vetoes a waiting request with `coffer veto`; the maker cancels another with `request cancel`', async () => {
+    const transfer = [
+      '--wallet',
+      'hot-eth',
+      '--key-id',
+      wallet.id,
+      '--to',
+      EXCHANGE,
+      '--amount',
+      ETH.toString(),
+    ];
+    const first = await json([
+      'transfer',
+      'create',
+      ...as('maker'),
+      ...transfer,
+      '--idempotency-key',
+      'order-3',
+    ]);
+    expect(first.status).toBe('pending-approvals');
+    const vetoed = await json(['veto', first.id, '--key', keyFile('carol'), '--yes', ...as('approver')]);
+    expect(vetoed).toMatchObject({ request: first.id, approverId: 'carol', status: 'cancelled' });
+    const second = await json([
+      'transfer',
+      'create',
+      ...as('maker'),
+      ...transfer,
+      '--idempotency-key',
+      'order-4',
+    ]);
+    const cancelled = await json(['request', 'cancel', second.id, ...as('maker')]);
+    expect(cancelled.status).toBe('cancelled');
+    // Approving a cancelled request is refused by the node.
+    const late = await json(['approve', second.id, '--key', keyFile('bob'), '--yes', ...as('approver')], 1);
+    expect(late.error.status).toBeGreaterThanOrEqual(400);
+    const list = await json(['request', 'list', '--status', 'cancelled', ...as('admin')]);
+    expect(list.requests.map((r: { id: string }) => r.id).sort()).toEqual([first.id, second.id].sort());
   }, 60_000);
 
   it('nothing printed contains an API token or a key file secret', () => {
