@@ -504,6 +504,11 @@ export class SessionManager {
     let outcome: Outcome;
     try {
       outcome = await this.coordinate(id, start, req.requestId);
+    } catch (e) {
+      // The session never started: an untouched presignature goes back, a consumed one is retired.
+      if (entry?.presignature.consumed) this.pool.discardRow(entry.id, `session ${id} did not start`);
+      else if (entry) this.pool.restore(entry);
+      throw e;
     } finally {
       this.claimed.delete(id);
     }
