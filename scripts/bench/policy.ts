@@ -418,16 +418,29 @@ export type PolicySection = {
   targets: Record<string, TargetRecord>;
 };
 
-export function runPolicy(settings: PolicySettings): PolicySection {
+/** The parsed policy, the measured request, and its contexts with and without its two approvals. */
+export function benchScenario(requestId = 'req-throughput') {
   const policy: PolicyDocument = parsePolicy(benchPolicyWire());
   const priceSnapshot = snapshot();
+  const request = transfer(requestId);
+  const approvals = approvalsFor(requestDigest(request));
+  return {
+    policy,
+    priceSnapshot,
+    request,
+    full: context(priceSnapshot, approvals),
+    pending: context(priceSnapshot, []),
+    /** Two approvals for another request of the same shape (what the latency run feeds in). */
+    approvalsFor,
+    transfer,
+  };
+}
+
+export function runPolicy(settings: PolicySettings): PolicySection {
+  const { policy, priceSnapshot, request, full, pending } = benchScenario();
   const snapshotWire = JSON.parse(JSON.stringify(priceSnapshot)) as unknown;
 
   // Throughput: one request re-evaluated.
-  const request = transfer('req-throughput');
-  const approvals = approvalsFor(requestDigest(request));
-  const full = context(priceSnapshot, approvals);
-  const pending = context(priceSnapshot, []);
   expectOutcome(evaluate(policy, request, full), 'allow', 'throughput request with two approvals');
   expectOutcome(
     evaluate(policy, request, pending),
