@@ -321,6 +321,37 @@ describe('transfer requests through real nodes and anvil', () => {
       ).toBe(200);
   });
 
+  it('after a crash: a waiting request survives and is signed once approved; one caught mid-signing is failed, not signed again', async () => {
+    const waiting = (await transfer('alice', { amount: ETH / 2n })).body as View;
+    expect(waiting.status).toBe('pending-approvals');
+    const coordinator = nodes[0]!;
+    await coordinator.kill9();
+    await coordinator.start({ env: { COFFER_TEST_STALL: 'sign:1' } });
+    // Small enough to need no approval: signing starts at once and the node stalls after round 1.
+    const interrupted = (await transfer('alice', { amount: ETH / 50n })).body as View;
+    await coordinator.waitForEvent('stalled');
+    await coordinator.kill9();
+    await coordinator.start();
+    const failed = (
+      await api(coordinator, 'GET', `/v1/requests/${interrupted.id}`, { token: spec.auditorToken })
+    ).body as View;
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/restarted/);
+    expect(failed.history.map((h) => h.status).slice(-2)).toEqual(['signing', 'failed']);
+    expect(failed.txHash).toBeNull();
+    const now = Date.now();
+    for (const who of ['bob', 'carol'] as const)
+      expect(
+        (await approve(waiting.id, approval(who, waiting.requestDigest, { approvedAtMs: now }))).status,
+      ).toBe(200);
+    const done = await settled(waiting.id, ['confirmed', 'failed', 'denied']);
+    expect(done.status, done.error ?? '').toBe('confirmed');
+    expect(
+      (await api(coordinator, 'GET', `/v1/requests/${interrupted.id}`, { token: spec.auditorToken })).body
+        .status,
+    ).toBe('failed');
+  });
+
   it('a raw digest is a request too: denied without a rawDigest rule for the wallet', async () => {
     const r = await api(nodes[0]!, 'POST', '/v1/sign', {
       token: tokens().otc,
