@@ -786,9 +786,14 @@ async function policySign(c: Ctx): Promise<unknown> {
       signers: signedVersion.signatures.map((s) => s.adminId),
     };
     if (out === undefined) return signedVersion;
+    // Written beside the target and renamed over it: a crash leaves the old file or the new one.
     const tmp = `${out}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(signedVersion, null, 2)}\n`, { mode: 0o644, flag: 'wx' });
-    renameSync(tmp, out);
+    try {
+      writeFileSync(tmp, `${JSON.stringify(signedVersion, null, 2)}\n`, { mode: 0o644, flag: 'wx' });
+      renameSync(tmp, out);
+    } catch (e) {
+      throw new UsageError(`--out: cannot write ${out} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
     return { file: out, ...summary };
   } catch (e) {
     throw policyFailure(e);

@@ -4,7 +4,7 @@
 // on the approver's side; a declined prompt posts nothing. Real EVM bytes (@coffer/chains), real
 // digests (@coffer/policy), a real sealed key file.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,5 +213,23 @@ describe('coffer approve against a lying node', () => {
     expect(shown.join('\n')).toContain('1 ETH');
     expect(shown.join('\n').toLowerCase()).toContain(TO);
     expect(posts).toHaveLength(0);
+  });
+});
+
+describe('coffer policy sign', () => {
+  it('refuses a document that does not validate, naming the field, and writes nothing', async () => {
+    const doc = join(dir, 'bad-policy.json');
+    writeFileSync(doc, JSON.stringify({ format: 'coffer-policy/1', version: 0 }));
+    const out: string[] = [];
+    const signed = join(dir, 'never.json');
+    const code = await run(['policy', 'sign', '--key', keyFile, doc, '--out', signed, '--json'], {
+      out: (t) => out.push(t),
+      err: () => undefined,
+      env: { COFFER_APPROVER_PASSPHRASE: PASSPHRASE },
+    });
+    expect(code).toBe(1);
+    expect(JSON.parse(out.join('')).error).toMatchObject({ code: 'invalid-policy' });
+    expect(JSON.parse(out.join('')).error.field).toMatch(/^policy\./);
+    expect(() => readFileSync(signed)).toThrow();
   });
 });
