@@ -339,32 +339,11 @@ describe('policy gate in three signer-node processes', () => {
     }
   }, 90_000);
 
-  it('description/transaction mismatch: a member refuses a start control whose transaction pays someone else', async () => {
-    // node-c (software keystore: the test can sign as it) starts a session with node-b, carrying a
-    // bundle that describes a payment to PAYEE while the unsigned transaction pays MALLORY.
-    const tx = unsignedTo(MALLORY);
-    const request: TransferRequest = {
-      kind: 'transfer',
-      wallet: 'hot-eth',
-      operator: 'otc-desk',
-      submittedAtMs: Date.now(),
-      requestId: 'forged-1',
-      unsignedTransaction: hexToBytes(tx.serialized.slice(2)),
-      intent: tx.intent,
-    };
-    const bundle = makeBundle({
-      id: `req-${bytesToHex(randomBytes(12))}`,
-      keyId: ecdsa.id,
-      path: 'm',
-      request,
-      description: {
-        chain: 'evm',
-        network: NETWORK,
-        asset: { kind: 'native' },
-        to: PAYEE,
-        amount: tx.intent.amount,
-      },
-    });
+  /**
+   * node-c (software keystore: the test can sign as it) sends node-b a signing start control carrying
+   * `bundle` for `message`; resolves with node-b's stored decisions for that session.
+   */
+  async function forgedStart(bundle: ReturnType<typeof makeBundle>, message: Uint8Array) {
     const session = `sg-${bytesToHex(randomBytes(16))}`;
     const start = {
       type: 'start',
@@ -375,7 +354,7 @@ describe('policy gate in three signer-node processes', () => {
       participants: ['node-a', 'node-b', 'node-c'],
       members: [2, 3],
       walletId: ecdsa.id,
-      message: bytesToHex(evmSigningDigest(tx.serialized)),
+      message: bytesToHex(message),
       path: 'm',
       request: bundleToJson(bundle),
     };
@@ -405,11 +384,56 @@ describe('policy gate in three signer-node processes', () => {
     });
     expect(res.status).toBe(202);
     let decisions: ReturnType<typeof decisionsOf> = [];
-    for (let i = 0; i < 50 && decisions.length === 0; i++) {
+    for (let i = 0; i < 100 && decisions.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
       decisions = decisionsOf(node(1), 'session_id = ?', session);
     }
+    return decisions;
+  }
+
+  function forgedBundle(tx: ReturnType<typeof unsignedTo>, describedTo: string, submittedAtMs = Date.now()) {
+    const request: TransferRequest = {
+      kind: 'transfer',
+      wallet: 'hot-eth',
+      operator: 'otc-desk',
+      submittedAtMs,
+      requestId: `forged-${bytesToHex(randomBytes(4))}`,
+      unsignedTransaction: hexToBytes(tx.serialized.slice(2)),
+      intent: tx.intent,
+    };
+    return makeBundle({
+      id: `req-${bytesToHex(randomBytes(12))}`,
+      keyId: ecdsa.id,
+      path: 'm',
+      request,
+      description: {
+        chain: 'evm',
+        network: NETWORK,
+        asset: { kind: 'native' },
+        to: describedTo,
+        amount: tx.intent.amount,
+      },
+    });
+  }
+
+  it('description/transaction mismatch: a member refuses a start control whose transaction pays someone else', async () => {
+    // The bundle describes a payment to PAYEE while the unsigned transaction pays MALLORY.
+    const tx = unsignedTo(MALLORY);
+    const decisions = await forgedStart(forgedBundle(tx, PAYEE), evmSigningDigest(tx.serialized));
     expect(decisions).toEqual([{ outcome: 'deny', codes: ['description-mismatch'] }]);
+  }, 30_000);
+
+  it('a member refuses a session signing another digest than the bundle’s transaction, and a stale request', async () => {
+    const tx = unsignedTo(PAYEE);
+    const other = unsignedTo(PAYEE);
+    const wrongMessage = await forgedStart(forgedBundle(tx, PAYEE), evmSigningDigest(other.serialized));
+    expect(wrongMessage).toEqual([{ outcome: 'deny', codes: ['wrong-message'] }]);
+    // Submitted (it claims) 10 minutes before node-b first saw it.
+    const stale = await forgedStart(
+      forgedBundle(tx, PAYEE, Date.now() - 10 * 60_000),
+      evmSigningDigest(tx.serialized),
+    );
+    expect(stale).toEqual([{ outcome: 'deny', codes: ['stale-request'] }]);
   }, 30_000);
 
   it("one operator's limit holds when a node that missed the receipts coordinates (n − t + 1 history)", async () => {

@@ -168,6 +168,102 @@ describe('receipts', () => {
   });
 });
 
+describe('limit history exchange', () => {
+  /** Three in-process receipt books wired through their notices; `silent` nodes never answer. */
+  function network(silent: string[]) {
+    const ids = ['node-a', 'node-b', 'node-c'];
+    const keys = new Map(ids.map((id) => [id, SigningKey.generate()]));
+    const identityKeys = new Map(ids.map((id) => [id, keys.get(id)!.publicKey]));
+    const books = new Map<string, ReceiptBook>();
+    for (const id of ids) {
+      const s = fresh();
+      books.set(
+        id,
+        new ReceiptBook({
+          db: s.db,
+          audit: s.audit,
+          log: pino({ level: 'silent' }),
+          nodeId: id,
+          identityKeys,
+          sign: async (m) => keys.get(id)!.sign(m),
+          sendNotice: async (peer, topic, body) => {
+            if (silent.includes(peer)) return;
+            setImmediate(() => {
+              try {
+                books.get(peer)!.handleNotice(id, topic, body);
+              } catch {
+                // refused, as the node's NoticeRouter would log it
+              }
+            });
+          },
+          peers: () => ids.filter((p) => p !== id),
+        }),
+      );
+    }
+    return books;
+  }
+  const receipt = (n: number) => ({
+    requestDigest: n.toString(16).padStart(64, '0'),
+    requestId: `req-${n}`,
+    kind: 'transfer' as const,
+    wallet: 'hot-eth',
+    keyId: 'cd'.repeat(32),
+    operator: 'otc-desk',
+    asset: 'evm:eip155:1:native',
+    to: '0x1111111111111111111111111111111111111111',
+    amount: '5',
+    completedAtMs: Date.now() - 1_000,
+    sessionId: `sg-${n.toString(16).padStart(32, '0')}`,
+  });
+
+  it('is complete with n − t + 1 answers and carries the peers’ signed receipts and authorizations', async () => {
+    const books = network(['node-c']);
+    // node-b signed one request (node-c silent: it never delivers) and authorized another.
+    await books.get('node-b')!.issue(receipt(1));
+    books.get('node-b')!.recordAuthorization(receipt(2), Date.now());
+    await new Promise((r) => setTimeout(r, 20));
+    const answer = await books
+      .get('node-a')!
+      .queryHistory(['node-a', 'node-b', 'node-c'], 2, 0, Date.now(), 2_000);
+    expect(answer.answered).toEqual(['node-a', 'node-b']);
+    expect(new Set(answer.entries.map((e) => e.requestId))).toEqual(new Set(['req-1', 'req-2']));
+  });
+
+  it('is incomplete when too few key holders answer in time (the gate then denies limit-history-unknown)', async () => {
+    const books = network(['node-b', 'node-c']);
+    const started = Date.now();
+    const answer = await books
+      .get('node-a')!
+      .queryHistory(['node-a', 'node-b', 'node-c'], 2, 0, Date.now(), 300);
+    expect(answer.answered).toEqual(['node-a']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('refuses a reply that relays a forged receipt or speaks for another node’s authorizations', () => {
+    const books = network([]);
+    const a = books.get('node-a')!;
+    const forgedReceipt = {
+      body: { format: 'coffer-receipt/1', ...receipt(3), signer: 'node-c' },
+      signature: 'ab'.repeat(64),
+    };
+    // No query is waiting: an unsolicited reply is ignored, never stored.
+    a.handleNotice(
+      'node-b',
+      'history.reply',
+      JSON.stringify({
+        queryId: `hq-${'0'.repeat(32)}`,
+        complete: true,
+        receipts: [forgedReceipt],
+        pending: [],
+      }),
+    );
+    expect(a.receiptsIn(0, Date.now())).toEqual([]);
+    expect(() => a.handleNotice('node-b', 'receipt', JSON.stringify(forgedReceipt))).toThrow(
+      /does not verify/,
+    );
+  });
+});
+
 describe('denylist file', () => {
   it('is re-read when it changes; a missing file fails closed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'coffer-denylist-'));
