@@ -4,10 +4,11 @@
 // its requestDigest recomputed with @coffer/policy; the approver signs the digest computed here, and
 // only when it equals the node's. A node that lies about the intent or the digest is refused.
 
-import { formatBaseUnits, MAX_UINT256 } from '@coffer/chains/amounts';
+import { formatBaseUnits, MAX_INT64, MAX_UINT256 } from '@coffer/chains/amounts';
 import { ChainError } from '@coffer/chains/errors';
 import { decodeEvmTransfer, type EvmNetwork } from '@coffer/chains/evm';
-import { intentFromWire, intentToWire, type TransferIntent } from '@coffer/chains/intent';
+import { intentFromWire, intentToWire, type TokenInfo, type TransferIntent } from '@coffer/chains/intent';
+import { decodeTronTransfer } from '@coffer/chains/tron';
 import type { RequestView } from '@coffer/client';
 import { canonicalJson } from '@coffer/policy/canonical';
 import { type PolicyRequest, requestDigest } from '@coffer/policy/request';
@@ -40,48 +41,65 @@ function need<T>(value: T | null, field: string): T {
   return value;
 }
 
-/** Decodes the unsigned transaction itself. Only what the bytes say is trusted. */
-function decodeLocally(unsignedTransaction: string, claimed: TransferIntent): TransferIntent {
-  if (claimed.chain !== 'evm')
+/** The token the node names, as the only one the local decoder will recognise. */
+function claimedTokens(claimed: TransferIntent): TokenInfo[] {
+  const { asset } = claimed;
+  return asset.kind === 'token' && asset.contract !== undefined
+    ? [{ contract: asset.contract, symbol: asset.symbol, decimals: asset.decimals }]
+    : [];
+}
+
+function chainFailure(e: unknown): never {
+  if (e instanceof ChainError)
     throw new RequestCheckError(
       'undecodable',
-      'intent.chain',
-      `${claimed.chain} transactions cannot be decoded here yet; refusing to approve what this machine cannot check`,
+      `unsignedTransaction${e.field ? `.${e.field}` : ''}`,
+      `the unsigned transaction does not decode: ${e.message}`,
     );
-  const chainId = /^eip155:([1-9][0-9]{0,15})$/.exec(claimed.network);
-  if (!chainId)
-    throw new RequestCheckError('undecodable', 'intent.network', 'EVM network must be eip155:<chainId>');
-  // The chain id, recipient, amount, token contract and fee come from the bytes (the decoder refuses
-  // a chain id other than the one named). Symbol and decimals are labels the node supplied; they are
-  // part of the digest, so honest nodes, which label with their own token list, would not count an
-  // approval of a mislabelled request.
-  const network: EvmNetwork = {
-    chainId: Number(chainId[1]),
-    nativeSymbol: claimed.asset.kind === 'native' ? claimed.asset.symbol : 'ETH',
-    tokens:
-      claimed.asset.kind === 'token' && claimed.asset.contract !== undefined
-        ? [
-            {
-              contract: claimed.asset.contract,
-              symbol: claimed.asset.symbol,
-              decimals: claimed.asset.decimals,
-            },
-          ]
-        : [],
-    maxFeeWei: MAX_UINT256,
-  };
-  const hex = `0x${unsignedTransaction.replace(/^0x/, '').toLowerCase()}`;
-  try {
-    return decodeEvmTransfer(hex, { network, from: claimed.from }).intent;
-  } catch (e) {
-    if (e instanceof ChainError)
-      throw new RequestCheckError(
-        'undecodable',
-        `unsignedTransaction${e.field ? `.${e.field}` : ''}`,
-        `the unsigned transaction does not decode: ${e.message}`,
-      );
-    throw e;
+  throw e;
+}
+
+/**
+ * Decodes the unsigned transaction itself. Only what the bytes say is trusted: recipient, amount,
+ * token contract, chain id (EVM; the decoder refuses another) and fee. Symbol and decimals are labels
+ * the node supplied; they are part of the digest, so honest nodes, which label with their own token
+ * list, would not count an approval of a mislabelled request. The `from` of an EVM transaction is not in
+ * its bytes; every node derives it from the key and checks it against the policy wallet.
+ */
+function decodeLocally(unsignedTransaction: string, claimed: TransferIntent): TransferIntent {
+  if (claimed.chain === 'evm') {
+    const chainId = /^eip155:([1-9][0-9]{0,15})$/.exec(claimed.network);
+    if (!chainId)
+      throw new RequestCheckError('undecodable', 'intent.network', 'EVM network must be eip155:<chainId>');
+    const network: EvmNetwork = {
+      chainId: Number(chainId[1]),
+      nativeSymbol: claimed.asset.kind === 'native' ? claimed.asset.symbol : 'ETH',
+      tokens: claimedTokens(claimed),
+      maxFeeWei: MAX_UINT256,
+    };
+    const hex = `0x${unsignedTransaction.replace(/^0x/, '').toLowerCase()}`;
+    try {
+      return decodeEvmTransfer(hex, { network, from: claimed.from }).intent;
+    } catch (e) {
+      return chainFailure(e);
+    }
   }
+  if (claimed.chain === 'tron') {
+    // TRON transactions name their sender (owner_address); the decoder requires it to be `from`.
+    try {
+      return decodeTronTransfer(unsignedTransaction.replace(/^0x/, '').toLowerCase(), {
+        network: { name: claimed.network, tokens: claimedTokens(claimed), maxFeeLimitSun: MAX_INT64 },
+        from: claimed.from,
+      }).intent;
+    } catch (e) {
+      return chainFailure(e);
+    }
+  }
+  throw new RequestCheckError(
+    'undecodable',
+    'intent.chain',
+    `${claimed.chain} transactions cannot be decoded here yet; refusing to approve what this machine cannot check`,
+  );
 }
 
 function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>, at: string): string {

@@ -2,9 +2,10 @@
 // the request digest itself, so a node that lies about the intent (what the approver is shown) or about
 // the digest (what the approver signs) is refused — the "what-you-see-is-what-you-sign" attack on
 // approvers. Real EVM transactions from @coffer/chains, digests from @coffer/policy.
-
+import { readFileSync } from 'node:fs';
 import { buildEvmTransfer, type EvmNetwork } from '@coffer/chains/evm';
 import { intentToWire } from '@coffer/chains/intent';
+import { buildTronTransfer } from '@coffer/chains/tron';
 import type { RequestView } from '@coffer/client';
 import { type PolicyRequest, requestDigest } from '@coffer/policy/request';
 import { describe, expect, it } from 'vitest';
@@ -150,9 +151,51 @@ describe('checkRequestLocally', () => {
     const view = honestView();
     view.submittedAtMs = null;
     expect([refusal(view).code, refusal(view).field]).toEqual(['incomplete-request', 'submittedAtMs']);
+    const bitcoin = honestView();
+    bitcoin.intent = { ...bitcoin.intent!, chain: 'bitcoin', network: 'regtest' };
+    expect([refusal(bitcoin).code, refusal(bitcoin).field]).toEqual(['undecodable', 'intent.chain']);
+    // EVM bytes presented as a TRON transaction do not decode as one.
     const tron = honestView();
     tron.intent = { ...tron.intent!, chain: 'tron', network: 'nile' };
-    expect([refusal(tron).code, refusal(tron).field]).toEqual(['undecodable', 'intent.chain']);
+    expect(refusal(tron).code).toBe('undecodable');
+  });
+
+  it('decodes TRON transfers too: an honest TRX transfer passes, a changed amount or owner is refused', () => {
+    // Published TRON addresses (test-vectors/data/chains/tron.json).
+    const vectors = JSON.parse(
+      readFileSync(new URL('../../../test-vectors/data/chains/tron.json', import.meta.url), 'utf8'),
+    ) as { addresses: Array<{ address: string }> };
+    const address = (i: number) => vectors.addresses[i]!.address;
+    const owner = address(0);
+    const built = buildTronTransfer({
+      network: { name: 'nile', tokens: [], maxFeeLimitSun: 100_000_000n },
+      from: owner,
+      to: address(1),
+      amount: 1_500_000n,
+      refBlock: { number: 70_000_123, hash: `0000000004${'ab'.repeat(27)}` },
+      timestampMs: 1_760_000_000_000,
+    });
+    const request: PolicyRequest = {
+      kind: 'transfer',
+      wallet: 'hot-trx',
+      operator: 'otc-desk',
+      submittedAtMs: 1_760_000_000_000,
+      requestId: 'otc-order-7',
+      unsignedTransaction: new Uint8Array(Buffer.from(built.transaction.raw_data_hex, 'hex')),
+      intent: built.intent,
+    };
+    const view: RequestView = {
+      ...honestView(),
+      wallet: 'hot-trx',
+      requestId: 'otc-order-7',
+      intent: intentToWire(built.intent),
+      unsignedTransaction: built.transaction.raw_data_hex,
+      requestDigest: requestDigest(request),
+    };
+    expect(checkRequestLocally(view).requestDigest).toBe(view.requestDigest);
+    expect(refusal({ ...view, intent: { ...view.intent!, amount: '1' } }).field).toBe('intent.amount');
+    // Another sender than the transaction's owner: the decoder itself refuses.
+    expect(refusal({ ...view, intent: { ...view.intent!, from: address(2) } }).code).toBe('undecodable');
   });
 
   it('recomputes raw-digest requests too', () => {
