@@ -105,6 +105,7 @@ export class RequestService {
   private readonly evmRpc: EvmRpc | undefined;
   private readonly inFlight = new Set<string>();
   private readonly signing = new Map<string, Promise<unknown>>();
+  private readonly locks = new Map<string, Promise<void>>();
   private readonly broadcastAttempts = new Map<string, number>();
   private readonly outbox = new Map<string, { chain: Promise<void>; size: number }>();
   private timer: NodeJS.Timeout | undefined;
@@ -154,53 +155,57 @@ export class RequestService {
     if (from === undefined)
       throw new ApiError(400, 'invalid-request', `key ${body.keyId} has no ${body.chain} address`, 'keyId');
     const priceSnapshot = parsePrice(body.priceSnapshot);
-    const { bytes, nonce } = await this.unsignedTransaction(body, from, description);
-    let decoded: DecodedUnsigned;
-    try {
-      decoded = await decodeUnsigned(body.chain, bytes, { from, chains: this.d.config.chains });
-    } catch (e) {
-      throw fieldError(e, 'unsignedTransaction');
-    }
-    const mismatch = descriptionMismatch(description, decoded.intent);
-    if (mismatch !== undefined) {
-      this.d.audit.append('request.refused', `api:${apiKey.id}`, body.idempotencyKey, {
-        reason: 'description-mismatch',
-        detail: mismatch,
+    // One build at a time per sender: the nonce reservation reads what earlier builds stored.
+    const id = await this.exclusive(`${body.chain}:${from.toLowerCase()}`, async () => {
+      const { bytes, nonce } = await this.unsignedTransaction(body, from, description);
+      let decoded: DecodedUnsigned;
+      try {
+        decoded = await decodeUnsigned(body.chain, bytes, { from, chains: this.d.config.chains });
+      } catch (e) {
+        throw fieldError(e, 'unsignedTransaction');
+      }
+      const mismatch = descriptionMismatch(description, decoded.intent);
+      if (mismatch !== undefined) {
+        this.d.audit.append('request.refused', `api:${apiKey.id}`, body.idempotencyKey, {
+          reason: 'description-mismatch',
+          detail: mismatch,
+        });
+        throw new ApiError(
+          422,
+          'description-mismatch',
+          `the unsigned transaction does not do what the request describes: ${mismatch}`,
+          'unsignedTransaction',
+        );
+      }
+      const request: PolicyRequest = {
+        kind: 'transfer',
+        wallet: body.wallet,
+        operator,
+        submittedAtMs: this.clock(),
+        requestId: body.idempotencyKey,
+        unsignedTransaction: bytes,
+        intent: decoded.intent,
+      };
+      const bundle = makeBundle({
+        id: newRequestId(),
+        keyId: wallet.id,
+        path,
+        request,
+        description,
+        ...(priceSnapshot !== undefined ? { priceSnapshot } : {}),
       });
-      throw new ApiError(
-        422,
-        'description-mismatch',
-        `the unsigned transaction does not do what the request describes: ${mismatch}`,
-        'unsignedTransaction',
-      );
-    }
-    const nowMs = this.clock();
-    const request: PolicyRequest = {
-      kind: 'transfer',
-      wallet: body.wallet,
-      operator,
-      submittedAtMs: nowMs,
-      requestId: body.idempotencyKey,
-      unsignedTransaction: bytes,
-      intent: decoded.intent,
-    };
-    const bundle = makeBundle({
-      id: newRequestId(),
-      keyId: wallet.id,
-      path,
-      request,
-      description,
-      ...(priceSnapshot !== undefined ? { priceSnapshot } : {}),
+      return this.record(bundle, {
+        apiKey,
+        fingerprint,
+        signingDigest: bytesToHex(decoded.signingDigest),
+        reference: body.reference ?? null,
+        evmFrom: body.chain === 'evm' ? from.toLowerCase() : null,
+        evmNonce: nonce,
+        wallet,
+      });
     });
-    const view = await this.submit(bundle, {
-      apiKey,
-      fingerprint,
-      signingDigest: bytesToHex(decoded.signingDigest),
-      reference: body.reference ?? null,
-      evmFrom: body.chain === 'evm' ? from.toLowerCase() : null,
-      evmNonce: nonce,
-      wallet,
-    });
+    if (typeof id !== 'string') return { created: false, view: id };
+    const view = await this.evaluateNew(id, false);
     return { created: true, view };
   }
 
@@ -238,7 +243,7 @@ export class RequestService {
       digest,
     };
     const bundle = makeBundle({ id, keyId: wallet.id, path, request });
-    const view = await this.submit(bundle, {
+    const recorded = this.record(bundle, {
       apiKey,
       fingerprint,
       signingDigest: body.digest,
@@ -246,9 +251,9 @@ export class RequestService {
       evmFrom: null,
       evmNonce: null,
       wallet,
-      synchronous: true,
     });
-    return { created: true, view };
+    if (typeof recorded !== 'string') return { created: false, view: recorded };
+    return { created: true, view: await this.evaluateNew(recorded, true) };
   }
 
   /** Same operator and idempotency key: the same request back, unless the body differs (409). */
@@ -331,8 +336,11 @@ export class RequestService {
     }
   }
 
-  /** Stores a new request, forwards it to every peer holding the key, evaluates it. */
-  private async submit(
+  /**
+   * Stores a new request and forwards it to every peer holding the key. Returns its id, or the existing
+   * request when a concurrent submission with the same idempotency key won.
+   */
+  private record(
     bundle: RequestBundle,
     o: {
       apiKey: ApiKeyConfig;
@@ -342,10 +350,8 @@ export class RequestService {
       evmFrom: string | null;
       evmNonce: number | null;
       wallet: Wallet;
-      /** The caller signs an allowed request itself (POST /v1/sign). */
-      synchronous?: boolean;
     },
-  ): Promise<View> {
+  ): string | View {
     const nowMs = this.clock();
     const json = bundleToJson(bundle);
     try {
@@ -382,8 +388,29 @@ export class RequestService {
     }
     this.d.gate.noteSeen?.(bundle.id, nowMs);
     this.forward(o.wallet, 'request.submitted', json);
-    await this.evaluateWaiting(bundle.id, { synchronous: o.synchronous === true });
-    return toView(this.store.get(bundle.id)!);
+    return bundle.id;
+  }
+
+  /** The first decision on a request just stored. */
+  private async evaluateNew(id: string, synchronous: boolean): Promise<View> {
+    await this.evaluateWaiting(id, { synchronous });
+    return toView(this.store.get(id)!);
+  }
+
+  /** Runs `fn` after every earlier call with the same key has settled. */
+  private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(key) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
   }
 
   // ---- evaluation ------------------------------------------------------------------------------
