@@ -12,8 +12,8 @@
 // Wallet lock (DESIGN §3 item 6): a signing party that aborts with `signature-check-failed`, or a member
 // reporting a signature that does not verify under the derived key, locks the wallet for review; the
 // node never retries and refuses every signing of it until an admin clears the lock.
-// Bans (item 5): a DKLs23 check that bans a peer also discards the pairwise setup with it for that
-// wallet, persistently (unusable_setups + the re-sealed share), and aborts every session with the peer.
+// Bans (item 5): a DKLs23 check that bans a peer also discards the pairwise setups with it in every
+// ECDSA wallet, persistently (unusable_setups + re-sealed shares), and aborts every session with it.
 // Presignatures (item 7): see presign-pool.ts.
 import {
   decodeWire,
@@ -1204,9 +1204,9 @@ export class SessionManager {
   }
 
   /**
-   * DESIGN §3 item 5: ban the peer, discard the pairwise setup with it for this wallet (persistently:
-   * unusable_setups now, the re-sealed share right after), drop every presignature made with it and
-   * abort every other session it takes part in.
+   * DESIGN §3 item 5: ban the peer, discard the pairwise setup with it in every ECDSA wallet
+   * (persistently: unusable_setups now, the re-sealed share right after), drop every presignature
+   * made with it and abort every other session it takes part in.
    */
   private ban(run: Running, peers: string[], reason: string): void {
     for (const p of peers) {
@@ -1218,8 +1218,10 @@ export class SessionManager {
         )
         .run(p, why, now());
       this.o.audit.append('peer.banned', this.o.nodeId, p, { session: run.id, reason });
-      if (run.start.walletId && run.start.scheme === 'ecdsa-secp256k1')
-        this.discardSetup(run.start.walletId, p, why);
+      // Every ECDSA share this node holds with the peer: a selective-failure attacker probes the
+      // setups of all its wallets, and a tampered session that happened to succeed leaked a bit too.
+      for (const w of this.o.wallets.list())
+        if (w.scheme === 'ecdsa-secp256k1' && w.participants.includes(p)) this.discardSetup(w.id, p, why);
       this.pool.discard((e) => e.signers.includes(p), `peer ${p} banned`);
       for (const other of new Set([...this.running.values(), ...this.coordinated.values()]))
         if (other !== run && other.others(this.o.nodeId).includes(p))
