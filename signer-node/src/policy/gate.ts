@@ -265,7 +265,12 @@ export class PolicyGate {
     return { completeFromMs: fromMs, completeToMs: nowMs, receipts };
   }
 
+  /** The audit entry and the stored decision in one transaction (one fsync per decision). */
   private record(requestId: string | undefined, sessionId: string | undefined, decision: Decision): void {
+    this.d.db.transaction(() => this.recordNow(requestId, sessionId, decision))();
+  }
+
+  private recordNow(requestId: string | undefined, sessionId: string | undefined, decision: Decision): void {
     this.d.audit.append('policy.decision', this.d.config.nodeId, requestId ?? sessionId ?? 'unknown', {
       session: sessionId ?? null,
       requestDigest: decision.requestDigest,
