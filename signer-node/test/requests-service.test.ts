@@ -25,6 +25,7 @@ import { RequestService, type TransferBody } from '../src/requests/service.ts';
 import { SessionError, type SessionManager } from '../src/sessions/manager.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
+import { Metrics } from '../src/util/metrics.ts';
 import { APPROVERS, approval, DAY, ETH, HOUR, requestPolicyWire, TIER_PATHS } from './helpers/requests.ts';
 
 const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
@@ -39,6 +40,7 @@ const address: Record<string, string> = {};
 const OTC: ApiKeyConfig = { id: 'otc-key', scopes: ['maker'], operator: 'otc', sha256: '0'.repeat(64) };
 const ALICE: ApiKeyConfig = { id: 'alice-key', scopes: ['maker'], operator: 'alice', sha256: '1'.repeat(64) };
 const network = 'eip155:31337';
+const metrics = new Metrics();
 const TOKEN = '0x7000000000000000000000000000000000000007';
 
 beforeAll(async () => {
@@ -131,7 +133,17 @@ beforeAll(async () => {
     throw new SessionError('not-enough-signers', 'no co-signer in this test');
   };
   const sessions = { sendNotice, sign } as unknown as SessionManager;
-  service = new RequestService({ config, db, audit, wallets, sessions, log, gate, clock: () => now });
+  service = new RequestService({
+    config,
+    db,
+    audit,
+    wallets,
+    sessions,
+    log,
+    gate,
+    metrics,
+    clock: () => now,
+  });
 });
 
 afterAll(() => {
@@ -279,8 +291,13 @@ describe('request service', () => {
     expect(service.view(a.id)?.status).toBe('pending-approvals');
     await service.approve(a.id, approval('bob', a.requestDigest, { approvedAtMs: now }), OTC);
     expect(service.view(a.id)?.status).toBe('pending-approvals');
+    const waitingBefore = metrics.render().match(/^coffer_requests_waiting (\d+)$/m)?.[1];
     const done = await service.approve(a.id, approval('carol', a.requestDigest, { approvedAtMs: now }), OTC);
     expect(done.status).toBe('approved');
+    expect(Number(metrics.render().match(/^coffer_requests_waiting (\d+)$/m)?.[1])).toBe(
+      Number(waitingBefore) - 1,
+    );
+    expect(metrics.get('coffer_requests_total', { status: 'approved' })).toBeGreaterThan(0);
     expect(done.decision?.trace.quorum?.counted).toEqual(['bob', 'carol']);
     const forwarded = notices.filter((n) => n.topic === 'request.approval' && n.body.includes(a.id));
     expect(forwarded).toHaveLength(4); // two approvals, two peers each

@@ -27,6 +27,7 @@ export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: 
     sessions: d.sessions,
     log: d.log,
     gate: requestGate(d),
+    metrics: d.metrics,
   });
   d.notices.on('request', (from, topic, body) => service.onNotice(from, topic, body));
   service.start();

@@ -39,6 +39,7 @@ import { messageLengthOk } from '../sessions/parties.ts';
 import type { NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
+import type { Metrics } from '../util/metrics.ts';
 import { assembleSigned, broadcasterFor } from './assemble.ts';
 import { buildEvmFromRpc, EvmRpc } from './evm-rpc.ts';
 import { APPROVAL_WAIT_MS, type RequestStatus, statusForOutcome, TERMINAL, WAITING } from './lifecycle.ts';
@@ -62,6 +63,8 @@ export interface RequestServiceDeps {
   sessions: SessionManager;
   log: Logger;
   gate: RequestGate;
+  /** Optional: `coffer_requests_total{status}` and `coffer_requests_waiting`. */
+  metrics?: Metrics;
   clock?: () => number;
 }
 
@@ -113,7 +116,16 @@ export class RequestService {
 
   constructor(private readonly d: RequestServiceDeps) {
     this.clock = d.clock ?? Date.now;
-    this.store = new RequestStore(d.db, d.audit, this.clock);
+    const metrics = d.metrics;
+    metrics?.counter('coffer_requests_total', 'Requests entering each lifecycle status on this node');
+    metrics?.gauge(
+      'coffer_requests_waiting',
+      'Requests this node coordinates that wait for approvals or a delay',
+      () => this.store.countCoordinated(['pending-approvals', 'delayed']),
+    );
+    this.store = new RequestStore(d.db, d.audit, this.clock, (status) =>
+      metrics?.inc('coffer_requests_total', { status }),
+    );
     const rpcUrl = d.config.chains.evm?.rpcUrl;
     this.evmRpc = rpcUrl === undefined ? undefined : new EvmRpc(rpcUrl);
   }

@@ -77,6 +77,8 @@ export class RequestStore {
     private readonly db: NodeDatabase,
     private readonly audit: AuditLog,
     private readonly clock: () => number = Date.now,
+    /** Told of every status a request enters on this node (metrics). */
+    private readonly onStatus: (status: RequestStatus) => void = () => undefined,
   ) {}
 
   /** Stores a new request as `submitted` (one transition, one audit entry). */
@@ -129,6 +131,7 @@ export class RequestStore {
         ...details,
       });
     })();
+    this.onStatus('submitted');
     return this.get(request.id)!;
   }
 
@@ -188,7 +191,9 @@ export class RequestStore {
       });
       return true;
     })();
-    return changed ? this.get(id) : undefined;
+    if (!changed) return undefined;
+    if (from !== to) this.onStatus(to);
+    return this.get(id);
   }
 
   /** Sets when the scheduler should look at a request next (no status change, not audited). */
@@ -225,6 +230,16 @@ export class RequestStore {
       )
       .all(nowMs, limit) as Row[];
     return rows.map((row) => this.fromRow(row));
+  }
+
+  /** How many requests this node coordinates are in one of `statuses`. */
+  countCoordinated(statuses: readonly RequestStatus[]): number {
+    const marks = statuses.map(() => '?').join(', ');
+    return (
+      this.db
+        .prepare(`SELECT COUNT(*) AS n FROM requests WHERE role = 'coordinator' AND status IN (${marks})`)
+        .get(...statuses) as { n: number }
+    ).n;
   }
 
   /** Requests in `status` that this node coordinates (restart recovery). */
