@@ -2,6 +2,7 @@
 // what-you-see-is-what-you-sign checks (decoded transaction vs. claimed intent vs. client description,
 // sender = the threshold key's address, session message = the transaction's signing digest).
 import { buildEvmTransfer, evmAddressFromPublicKey, evmSigningDigest } from '@coffer/chains/evm';
+import { buildTronTransfer, tronAddressFromPublicKey, tronSigningDigest } from '@coffer/chains/tron';
 import type { TransferRequest } from '@coffer/policy/request';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
@@ -138,6 +139,62 @@ describe('request bundle', () => {
     const b = roundTrip(bundleFor(tx, { to: PAYEE, amount: 5n }));
     const check = await checkBundle(b, { key, message: evmSigningDigest(tx.serialized), chains: {} });
     expect(check).toMatchObject({ ok: false, code: 'malformed-bundle' });
+  });
+
+  it('checks TRON transfers the same way (decoded by this node under its chains.tron network)', async () => {
+    const tronChains: ChainsConfig = { tron: { network: 'nile', maxFeeLimitSun: 10n ** 8n, tokens: [] } };
+    const from = tronAddressFromPublicKey(childPublicKey(key, 'm'));
+    const payee = tronAddressFromPublicKey(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true));
+    const mallory = tronAddressFromPublicKey(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true));
+    const build = (to: string) =>
+      buildTronTransfer({
+        network: { name: 'nile', tokens: [], maxFeeLimitSun: 10n ** 8n },
+        from,
+        to,
+        amount: 7n,
+        refBlock: { number: 1, hash: '00'.repeat(32) },
+        timestampMs: 1_760_000_000_000,
+      });
+    const bundleTo = (tx: ReturnType<typeof build>, describedTo: string) =>
+      roundTrip(
+        makeBundle({
+          id: `req-${'ab'.repeat(12)}`,
+          keyId: 'cd'.repeat(32),
+          path: 'm',
+          request: {
+            kind: 'transfer',
+            wallet: 'hot-trx',
+            operator: 'otc-desk',
+            submittedAtMs: 1,
+            requestId: 'trx-1',
+            unsignedTransaction: hexToBytes(tx.transaction.raw_data_hex),
+            intent: tx.intent,
+          },
+          description: {
+            chain: 'tron',
+            network: 'nile',
+            asset: { kind: 'native' },
+            to: describedTo,
+            amount: 7n,
+          },
+        }),
+      );
+    const honest = build(payee);
+    const message = tronSigningDigest(honest.transaction.raw_data_hex);
+    expect(await checkBundle(bundleTo(honest, payee), { key, message, chains: tronChains })).toMatchObject({
+      ok: true,
+    });
+    const paysMallory = build(mallory);
+    expect(
+      await checkBundle(bundleTo(paysMallory, payee), {
+        key,
+        message: tronSigningDigest(paysMallory.transaction.raw_data_hex),
+        chains: tronChains,
+      }),
+    ).toMatchObject({ ok: false, code: 'description-mismatch' });
+    // Another TRON network than this node's: refused rather than decoded under the client's word.
+    const mainnet: ChainsConfig = { tron: { network: 'mainnet', maxFeeLimitSun: 10n ** 8n, tokens: [] } };
+    expect((await checkBundle(bundleTo(honest, payee), { key, message, chains: mainnet })).ok).toBe(false);
   });
 
   it.each([
