@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildEvmTransfer } from '@coffer/chains/evm';
+import { buildTronTransfer, tronAddressFromPublicKey } from '@coffer/chains/tron';
 import type { Keystore } from '@coffer/hsm';
 import { signVeto } from '@coffer/policy/approvals';
 import { parsePolicy } from '@coffer/policy/document';
@@ -77,6 +78,22 @@ beforeAll(async () => {
   // Transfers to this address-book entry wait two days (a veto window longer than the 24 h expiry).
   address.slow = '0x6000000000000000000000000000000000000006';
   wire.addressBook.push({ ...wire.addressBook[0]!, id: 'slow-c', name: 'Slow C', address: address.slow });
+  // The same key holds a TRON hot wallet that may pay one TRON address-book entry.
+  address.tronHot = (await keyAddress(key, 'm', 'tron', 'nile'))!;
+  address.tronExchange = tronAddressFromPublicKey(
+    secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true),
+  );
+  address.tronStranger = tronAddressFromPublicKey(
+    secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true),
+  );
+  wire.wallets.push({ id: 'hot-trx', tier: 'hot', chain: 'tron', network: 'nile', address: address.tronHot });
+  wire.addressBook.push({
+    ...wire.addressBook[0]!,
+    id: 'tron-exchange',
+    chain: 'tron',
+    network: 'nile',
+    address: address.tronExchange,
+  });
   wire.rules.unshift({
     id: 'slow-destination',
     when: { destination: { kind: 'address-book', entries: ['slow-c'] } },
@@ -108,7 +125,10 @@ beforeAll(async () => {
         initialVersionFile: 'policy-v1.json',
         historyTimeoutMs: 100,
       },
-      chains: { evm: { chainId: 31337, tokens: [{ contract: TOKEN, symbol: 'TST', decimals: 6 }] } },
+      chains: {
+        evm: { chainId: 31337, tokens: [{ contract: TOKEN, symbol: 'TST', decimals: 6 }] },
+        tron: { network: 'nile' },
+      },
     },
     dir,
   );
@@ -223,6 +243,50 @@ describe('request service', () => {
     expect(view.intent?.to.toLowerCase()).toBe(address.exchange);
     // Outside the native band: it needs the officers, and is not refused as a mismatch.
     expect(view.status, JSON.stringify(view.decision?.reasons)).toBe('pending-approvals');
+  });
+
+  it('takes a client-built TRON transfer, decodes it itself and refuses one paying someone else', async () => {
+    const build = (to: string) =>
+      buildTronTransfer({
+        network: { name: 'nile', tokens: [], maxFeeLimitSun: 100_000_000n },
+        from: address.tronHot!,
+        to,
+        amount: 2_000_000n,
+        refBlock: { number: 7, hash: 'cd'.repeat(32) },
+        timestampMs: now,
+        expirationMs: now + HOUR,
+      }).transaction.raw_data_hex;
+    const body = {
+      wallet: 'hot-trx',
+      keyId,
+      chain: 'tron' as const,
+      asset: { kind: 'native' as const },
+      to: address.tronExchange!,
+      amount: '2000000',
+      idempotencyKey: `tron-${++seq}`,
+    };
+    const { view } = await service.createTransfer(
+      { ...body, unsignedTransaction: build(address.tronExchange!) },
+      OTC,
+    );
+    expect(view.intent).toMatchObject({
+      chain: 'tron',
+      network: 'nile',
+      to: address.tronExchange,
+      amount: '2000000',
+    });
+    expect(view.intent?.from).toBe(address.tronHot);
+    // Above the native EVM band: two officers, not a refusal.
+    expect(view.status, JSON.stringify(view.decision?.reasons)).toBe('pending-approvals');
+    const e = await refused(
+      service.createTransfer(
+        { ...body, idempotencyKey: `tron-${++seq}`, unsignedTransaction: build(address.tronStranger!) },
+        OTC,
+      ),
+    );
+    expect(e).toMatchObject({ status: 422, code: 'description-mismatch', field: 'unsignedTransaction' });
+    const unbuilt = await refused(service.createTransfer({ ...body, idempotencyKey: `tron-${++seq}` }, OTC));
+    expect(unbuilt).toMatchObject({ status: 400, field: 'unsignedTransaction' });
   });
 
   it('idempotency: the same key returns the same request; a different body under it is 409', async () => {
