@@ -6,12 +6,20 @@ import { intentToWire, type TransferIntent } from '@coffer/chains/intent';
 import type { CofferClient, RequestView } from '@coffer/client';
 import { type Approval, signApproval, signVeto, type Veto } from '@coffer/policy/approvals';
 import type { ApproverKey } from './approver-key.ts';
-import { NotConfirmed } from './errors.ts';
+import { NotConfirmed, NotWaiting } from './errors.ts';
 import { checkRequestLocally, describeIntent } from './request-check.ts';
 
 export type Confirm = (summary: string[]) => Promise<boolean>;
 
-export { NotConfirmed };
+export { NotConfirmed, NotWaiting };
+
+/** Statuses in which approvals and vetoes still count (signer-node lifecycle). */
+const WAITING = ['submitted', 'pending-approvals', 'delayed'];
+
+function requireWaiting(view: RequestView, action: string): void {
+  if (!WAITING.includes(view.status))
+    throw new NotWaiting(`request ${view.id} is ${view.status}; there is nothing to ${action}`);
+}
 
 export type ApproveResult = {
   request: string;
@@ -50,6 +58,7 @@ export async function approveRequest(opts: {
   nowMs?: () => number;
 }): Promise<ApproveResult> {
   const view = await opts.client.request(opts.requestId);
+  requireWaiting(view, 'approve');
   const checked = checkRequestLocally(view);
   if (opts.confirm && !(await opts.confirm(summary(view, checked.intent, 'approve'))))
     throw new NotConfirmed('approval not given');
@@ -84,6 +93,7 @@ export async function vetoRequest(opts: {
   nowMs?: () => number;
 }): Promise<{ request: string; approverId: string; requestDigest: string; status: string }> {
   const view = await opts.client.request(opts.requestId);
+  requireWaiting(view, 'veto');
   const checked = checkRequestLocally(view);
   if (opts.confirm && !(await opts.confirm(summary(view, checked.intent, 'veto'))))
     throw new NotConfirmed('veto not given');

@@ -28,7 +28,7 @@ import {
 import type { SecretSource } from '@coffer/hsm';
 import { PolicyError } from '@coffer/policy/errors';
 import type { Confirm } from './approve.ts';
-import { ApproverKeyError, NotConfirmed, RequestCheckError } from './errors.ts';
+import { ApproverKeyError, NotConfirmed, NotWaiting, RequestCheckError } from './errors.ts';
 
 // The chain decoders, the policy engine and libsodium load only for the commands that use them.
 const approving = () => import('./approve.ts');
@@ -556,7 +556,7 @@ function fail(e: unknown, json: boolean, io: Io): number {
     // A missing passphrase or a bad id is the caller's input; a refused key file is a failed operation.
     exit = e.code === 'passphrase-unavailable' || e.code === 'invalid-argument' ? EXIT.usage : EXIT.failed;
     error = { code: e.code, message: e.message };
-  } else if (e instanceof NotConfirmed) {
+  } else if (e instanceof NotConfirmed || e instanceof NotWaiting) {
     exit = EXIT.failed;
     error = { code: e.code, message: e.message };
   } else {

@@ -37,3 +37,9 @@ export class NotConfirmed extends Error {
   override readonly name = 'NotConfirmed';
   readonly code = 'not-confirmed';
 }
+
+/** The request is past the point where an approval or veto can count (signed, denied, cancelled, …). */
+export class NotWaiting extends Error {
+  override readonly name = 'NotWaiting';
+  readonly code = 'not-waiting';
+}

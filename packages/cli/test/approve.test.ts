@@ -171,6 +171,14 @@ describe('coffer approve against a lying node', () => {
     expect(posts).toHaveLength(0);
   });
 
+  it('refuses a request that is past approval (signed) before signing anything, and posts nothing', async () => {
+    view = { ...honestView(), status: 'signed' };
+    const r = await approve();
+    expect(r.code, r.stderr).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'not-waiting' });
+    expect(posts).toHaveLength(0);
+  });
+
   it('approves an honest view: the posted approval signs the digest computed here, for --ttl', async () => {
     view = honestView();
     const r = await approve(['--ttl', '30m']);
