@@ -131,6 +131,7 @@ describe('node configuration', () => {
     ],
     ['chains.tron.network', (c: Record<string, unknown>) => (c.chains = { tron: { network: 'moon' } })],
     ['chains.solana', (c: Record<string, unknown>) => (c.chains = { solana: {} })],
+    ['chains.bitcoin.network', (c: Record<string, unknown>) => (c.chains = { bitcoin: { network: 'moon' } })],
   ])('rejects a bad %s and names it', (field, mutate) => {
     expect(fieldOf(mutate)).toBe(field);
   });

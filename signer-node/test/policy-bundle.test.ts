@@ -1,6 +1,7 @@
 // The request bundle every node checks on its own: strict parsing that names the field, and the
 // what-you-see-is-what-you-sign checks (decoded transaction vs. claimed intent vs. client description,
 // sender = the threshold key's address, session message = the transaction's signing digest).
+import { bitcoinSigningDigests, buildBitcoinTransfer, p2wpkhAddress } from '@coffer/chains/bitcoin';
 import { buildEvmTransfer, evmAddressFromPublicKey, evmSigningDigest } from '@coffer/chains/evm';
 import { buildTronTransfer, tronAddressFromPublicKey, tronSigningDigest } from '@coffer/chains/tron';
 import type { TransferRequest } from '@coffer/policy/request';
@@ -195,6 +196,69 @@ describe('request bundle', () => {
     // Another TRON network than this node's: refused rather than decoded under the client's word.
     const mainnet: ChainsConfig = { tron: { network: 'mainnet', maxFeeLimitSun: 10n ** 8n, tokens: [] } };
     expect((await checkBundle(bundleTo(honest, payee), { key, message, chains: mainnet })).ok).toBe(false);
+  });
+
+  it('checks Bitcoin PSBTs: every input digest may be signed, nothing else; the payee is the decoded one', async () => {
+    const btcChains: ChainsConfig = { bitcoin: { network: 'regtest' } };
+    const wallet = { type: 'p2wpkh' as const, publicKey: childPublicKey(key, 'm') };
+    const payee = p2wpkhAddress(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true), 'regtest');
+    const mallory = p2wpkhAddress(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true), 'regtest');
+    const build = (to: string) =>
+      buildBitcoinTransfer({
+        network: 'regtest',
+        wallet,
+        utxos: [
+          { txid: '11'.repeat(32), vout: 0, value: 60_000n },
+          { txid: '22'.repeat(32), vout: 1, value: 70_000n },
+        ],
+        to,
+        amount: 100_000n,
+        feeRateSatPerVb: 2n,
+      });
+    const bundleOf = (psbtBase64: string, intent: ReturnType<typeof build>['intent'], describedTo: string) =>
+      roundTrip(
+        makeBundle({
+          id: `req-${'ab'.repeat(12)}`,
+          keyId: 'cd'.repeat(32),
+          path: 'm',
+          request: {
+            kind: 'transfer',
+            wallet: 'hot-btc',
+            operator: 'otc-desk',
+            submittedAtMs: 1,
+            requestId: 'btc-1',
+            unsignedTransaction: new Uint8Array(Buffer.from(psbtBase64, 'base64')),
+            intent,
+          },
+          description: {
+            chain: 'bitcoin',
+            network: 'regtest',
+            asset: { kind: 'native' },
+            to: describedTo,
+            amount: 100_000n,
+          },
+        }),
+      );
+    const honest = build(payee);
+    const digests = bitcoinSigningDigests(honest.psbtBase64, { network: 'regtest', wallet }).map(
+      (d) => d.digest,
+    );
+    expect(digests).toHaveLength(2);
+    const b = bundleOf(honest.psbtBase64, honest.intent, payee);
+    for (const message of digests)
+      expect(await checkBundle(b, { key, message, chains: btcChains })).toMatchObject({ ok: true });
+    expect(await checkBundle(b, { key, message: new Uint8Array(32), chains: btcChains })).toMatchObject({
+      ok: false,
+      code: 'wrong-message',
+    });
+    const stolen = build(mallory);
+    expect(
+      await checkBundle(bundleOf(stolen.psbtBase64, stolen.intent, payee), {
+        key,
+        message: bitcoinSigningDigests(stolen.psbtBase64, { network: 'regtest', wallet })[0]!.digest,
+        chains: btcChains,
+      }),
+    ).toMatchObject({ ok: false, code: 'description-mismatch' });
   });
 
   it.each([

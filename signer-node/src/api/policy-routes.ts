@@ -115,7 +115,7 @@ export function registerPolicyRoutes(app: App, d: ServerDeps, auth: Auth, sec: S
           ? d.config.chains.evm && `eip155:${d.config.chains.evm.chainId}`
           : b.chain === 'tron'
             ? d.config.chains.tron?.network
-            : undefined;
+            : d.config.chains.bitcoin?.network;
       if (network === undefined)
         throw new ApiError(422, 'unsupported-chain', `this node has no ${b.chain} configuration`, 'chain');
       let approvals: Approval[] = [];
@@ -136,7 +136,7 @@ export function registerPolicyRoutes(app: App, d: ServerDeps, auth: Auth, sec: S
       }
       let intent: TransferRequest['intent'];
       try {
-        intent = (await decodeUnsigned(b.chain, bytes, { from, chains: d.config.chains })).intent;
+        intent = (await decodeUnsigned(b.chain, bytes, { from, chains: d.config.chains, key, path })).intent;
       } catch (e) {
         if (e instanceof BundleError) throw fieldError(e, 'unsignedTransaction');
         throw e;
@@ -190,6 +190,12 @@ export function registerPolicyRoutes(app: App, d: ServerDeps, auth: Auth, sec: S
 
 /** The client's unsigned transaction, or one built over the node's EVM endpoint (nonce, fees). */
 async function unsignedBytes(d: ServerDeps, b: DryRunBody, from: string): Promise<Uint8Array> {
+  if (b.unsignedTransaction !== undefined && b.chain === 'bitcoin') {
+    // A PSBT, base64 (as @coffer/chains builds it).
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b.unsignedTransaction))
+      throw new ApiError(400, 'invalid-request', 'must be a base64 PSBT', 'unsignedTransaction');
+    return new Uint8Array(Buffer.from(b.unsignedTransaction, 'base64'));
+  }
   if (b.unsignedTransaction !== undefined) {
     const hex = b.chain === 'evm' ? b.unsignedTransaction.replace(/^0x/, '') : b.unsignedTransaction;
     if (!/^([0-9a-f]{2})+$/.test(hex))

@@ -71,6 +71,12 @@ export type ChainsConfig = {
     maxFeeLimitSun: bigint;
     tokens: TokenConfig[];
   };
+  bitcoin?: {
+    network: 'mainnet' | 'testnet' | 'regtest';
+    /** Refuse PSBTs above these (defaults of @coffer/chains: 500 sat/vB, 0.01 BTC). */
+    maxFeeRateSatPerVb?: bigint;
+    maxFeeSat?: bigint;
+  };
 };
 
 export type NodeConfig = {
@@ -320,7 +326,7 @@ function bigDecimal(v: unknown, field: string, fallback: bigint): bigint {
 
 function parseChains(v: unknown): ChainsConfig {
   const c = obj(v, 'chains');
-  only(c, 'chains', ['evm', 'tron']);
+  only(c, 'chains', ['evm', 'tron', 'bitcoin']);
   const out: ChainsConfig = {};
   if (c.evm !== undefined) {
     const e = obj(c.evm, 'chains.evm');
@@ -352,6 +358,22 @@ function parseChains(v: unknown): ChainsConfig {
       network,
       maxFeeLimitSun: bigDecimal(t.maxFeeLimitSun, 'chains.tron.maxFeeLimitSun', 100_000_000n),
       tokens: parseTokens(t.tokens, 'chains.tron.tokens'),
+    };
+  }
+  if (c.bitcoin !== undefined) {
+    const b = obj(c.bitcoin, 'chains.bitcoin');
+    only(b, 'chains.bitcoin', ['network', 'maxFeeRateSatPerVb', 'maxFeeSat']);
+    const network = b.network;
+    if (network !== 'mainnet' && network !== 'testnet' && network !== 'regtest')
+      throw new ConfigError('chains.bitcoin.network', 'must be mainnet, testnet or regtest');
+    out.bitcoin = {
+      network,
+      ...(b.maxFeeRateSatPerVb !== undefined
+        ? { maxFeeRateSatPerVb: bigDecimal(b.maxFeeRateSatPerVb, 'chains.bitcoin.maxFeeRateSatPerVb', 1n) }
+        : {}),
+      ...(b.maxFeeSat !== undefined
+        ? { maxFeeSat: bigDecimal(b.maxFeeSat, 'chains.bitcoin.maxFeeSat', 1n) }
+        : {}),
     };
   }
   return out;

@@ -333,13 +333,16 @@ export async function rawDigestAddresses(
 
 /** Hex of the unsigned transaction bytes as the chain adapters take them. */
 export function unsignedTransactionText(chain: Chain, bytes: Uint8Array): string {
+  if (chain === 'bitcoin') return Buffer.from(bytes).toString('base64');
   return chain === 'evm' ? `0x${bytesToHex(bytes)}` : bytesToHex(bytes);
 }
 
 export interface DecodedUnsigned {
   intent: TransferIntent;
-  /** What the wallet key signs. */
+  /** What the wallet key signs (Bitcoin: the first input's digest). */
   signingDigest: Uint8Array;
+  /** Every digest the key signs for this transaction (Bitcoin: one per input; others: one). */
+  signingDigests: Uint8Array[];
 }
 
 /**
@@ -349,7 +352,7 @@ export interface DecodedUnsigned {
 export async function decodeUnsigned(
   chain: Chain,
   bytes: Uint8Array,
-  options: { from: string; chains: ChainsConfig },
+  options: { from: string; chains: ChainsConfig; key?: KeyRecord; path?: string },
 ): Promise<DecodedUnsigned> {
   const field = 'bundle.request.unsignedTransaction';
   if (chain === 'evm') {
@@ -364,7 +367,8 @@ export async function decodeUnsigned(
       maxFeeWei: evm.maxFeeWei,
     };
     const decoded = wrap(field, () => decodeEvmTransfer(serialized, { network, from: options.from }));
-    return { intent: decoded.intent, signingDigest: evmSigningDigest(serialized) };
+    const digest = evmSigningDigest(serialized);
+    return { intent: decoded.intent, signingDigest: digest, signingDigests: [digest] };
   }
   if (chain === 'tron') {
     const tron = options.chains.tron;
@@ -373,9 +377,29 @@ export async function decodeUnsigned(
     const hex = bytesToHex(bytes);
     const network = { name: tron.network, tokens: tron.tokens, maxFeeLimitSun: tron.maxFeeLimitSun };
     const decoded = wrap(field, () => decodeTronTransfer(hex, { network, from: options.from }));
-    return { intent: decoded.intent, signingDigest: tronSigningDigest(hex) };
+    const digest = tronSigningDigest(hex);
+    return { intent: decoded.intent, signingDigest: digest, signingDigests: [digest] };
   }
-  return fail(field, `${chain} transfers are not signed by this node's policy gate yet`);
+  const bitcoin = options.chains.bitcoin;
+  if (bitcoin === undefined) return fail(field, 'this node has no chains.bitcoin configuration');
+  const key = options.key;
+  if (key === undefined) return fail(field, 'a Bitcoin PSBT is decoded for a key');
+  const { bitcoinSigningDigests, decodeBitcoinTransfer } = await import('@coffer/chains/bitcoin');
+  const publicKey = childPublicKey(key, options.path ?? 'm');
+  let type: 'p2wpkh' | 'p2tr';
+  if (key.scheme === 'ecdsa-secp256k1') type = 'p2wpkh';
+  else if (key.scheme === 'schnorr-secp256k1-tr') type = 'p2tr';
+  else return fail('bundle.keyId', `${key.scheme} keys hold no Bitcoin address`);
+  const psbt = Buffer.from(bytes).toString('base64');
+  const decodeOptions = {
+    network: bitcoin.network,
+    wallet: { type, publicKey },
+    ...(bitcoin.maxFeeRateSatPerVb !== undefined ? { maxFeeRateSatPerVb: bitcoin.maxFeeRateSatPerVb } : {}),
+    ...(bitcoin.maxFeeSat !== undefined ? { maxFeeSat: bitcoin.maxFeeSat } : {}),
+  };
+  const decoded = wrap(field, () => decodeBitcoinTransfer(psbt, decodeOptions));
+  const digests = wrap(field, () => bitcoinSigningDigests(psbt, decodeOptions)).map((d) => d.digest);
+  return { intent: decoded.intent, signingDigest: digests[0]!, signingDigests: digests };
 }
 
 function sameAddress(chain: Chain, a: string, b: string): boolean {
@@ -447,6 +471,8 @@ export async function checkBundle(
     const decoded = await decodeUnsigned(claimed.chain, request.unsignedTransaction, {
       from: address,
       chains: input.chains,
+      key: input.key,
+      path: bundle.path,
     });
     if (!sameIntent(decoded.intent, claimed))
       return {
@@ -458,7 +484,9 @@ export async function checkBundle(
     if (mismatch !== undefined) return { ok: false, code: 'description-mismatch', detail: mismatch };
     if (!sameAddress(claimed.chain, decoded.intent.from, address))
       return { ok: false, code: 'wrong-key', detail: `the transaction does not spend from ${address}` };
-    if (input.message !== undefined && bytesToHex(decoded.signingDigest) !== bytesToHex(input.message))
+    const message = input.message === undefined ? undefined : bytesToHex(input.message);
+    // Bitcoin: one session per input, each signing one of the transaction's digests.
+    if (message !== undefined && !decoded.signingDigests.some((d) => bytesToHex(d) === message))
       return {
         ok: false,
         code: 'wrong-message',
