@@ -119,6 +119,14 @@ function keyFile(dir: string, id: string): string {
   return join(dir, 'policy-keys', `${id}.key`);
 }
 
+function requirePolicy(spec: ClusterSpec): DevPolicySpec {
+  if (spec.policy === undefined)
+    throw new Error(
+      `the cluster in ${spec.dir} was initialised without dev policy governance; initialise it again (--fresh)`,
+    );
+  return spec.policy;
+}
+
 /** A dev policy admin's or approver's signing key, read from the cluster directory. */
 export function loadDevKey(spec: ClusterSpec, id: string): SigningKey {
   return SigningKey.fromSecretKey(hexToBytes(readFileSync(keyFile(spec.dir, id), 'utf8').trim()));
@@ -128,7 +136,9 @@ export function loadDevKey(spec: ClusterSpec, id: string): SigningKey {
 export function signDevPolicy(
   spec: ClusterSpec,
   document: Record<string, unknown>,
-  admins = spec.policy.admins.slice(0, spec.policy.threshold).map((a) => a.id),
+  admins = requirePolicy(spec)
+    .admins.slice(0, requirePolicy(spec).threshold)
+    .map((a) => a.id),
 ): { document: Record<string, unknown>; signatures: { adminId: string; signature: string }[] } {
   const parsed = parsePolicy(document);
   return { document, signatures: admins.map((id) => signPolicy(parsed, id, loadDevKey(spec, id))) };
@@ -144,6 +154,7 @@ export async function publishPolicy(
   document: Record<string, unknown>,
   urls: string[] = spec.nodes.map((n) => `http://127.0.0.1:${n.port}`),
 ): Promise<{ version: number; digest: string; activeFromMs: number }> {
+  const policy = requirePolicy(spec);
   const body = JSON.stringify(signDevPolicy(spec, document));
   let result: { version: number; digest: string; activeFromMs: number } | undefined;
   const refusals: string[] = [];
@@ -153,7 +164,7 @@ export async function publishPolicy(
       res = await fetch(`${url}/v1/policy/versions`, {
         method: 'POST',
         headers: {
-          authorization: `Bearer ${spec.policy.policyAdminToken}`,
+          authorization: `Bearer ${policy.policyAdminToken}`,
           'content-type': 'application/json',
         },
         body,
@@ -167,13 +178,13 @@ export async function publishPolicy(
     else result ??= answer as { version: number; digest: string; activeFromMs: number };
   }
   if (!result) throw new Error(`no node accepted the policy version: ${refusals.join('; ') || 'all down'}`);
-  writeFileSync(spec.policy.currentFile, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(policy.currentFile, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
   return result;
 }
 
 /** The latest dev document (wire JSON) published through these helpers. */
 export function currentDevPolicy(spec: ClusterSpec): Record<string, unknown> {
-  return JSON.parse(readFileSync(spec.policy.currentFile, 'utf8')) as Record<string, unknown>;
+  return JSON.parse(readFileSync(requirePolicy(spec).currentFile, 'utf8')) as Record<string, unknown>;
 }
 
 /**
