@@ -168,6 +168,106 @@ describe('receipts', () => {
   });
 });
 
+describe('authorizations in flight', () => {
+  it('count while running, after a failure past the signature-share round, never after an early failure', () => {
+    const s = fresh();
+    const book = new ReceiptBook({
+      db: s.db,
+      audit: s.audit,
+      log: pino({ level: 'silent' }),
+      nodeId: 'node-a',
+      identityKeys: new Map(),
+      sign: async () => new Uint8Array(64),
+      sendNotice: async () => undefined,
+      peers: () => [],
+    });
+    const now = Date.now();
+    s.db
+      .prepare(
+        "INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, created_at) VALUES (?, 'ecdsa-secp256k1', 2, 3, '', '', '')",
+      )
+      .run('cd'.repeat(32));
+    const cases: Array<[string, string | null, number, string, boolean]> = [
+      ['running', 'running', 1, 'ecdsa-secp256k1', true],
+      ['withheld-last', 'aborted', 3, 'ecdsa-secp256k1', true],
+      ['early-abort', 'aborted', 2, 'ecdsa-secp256k1', false],
+      ['frost-timeout', 'timed-out', 2, 'schnorr-secp256k1-tr', true],
+      ['frost-round-1', 'timed-out', 1, 'eddsa-ed25519', false],
+      ['no-session-yet', null, 0, 'ecdsa-secp256k1', true],
+    ];
+    for (const [i, [name, status, round, scheme]] of cases.entries()) {
+      const session = `sg-${i.toString(16).padStart(32, '0')}`;
+      if (status !== null)
+        s.db
+          .prepare(
+            "INSERT INTO sessions (id, kind, participants, status, round, created_at, updated_at, scheme) VALUES (?, 'sign', '[]', ?, ?, '', '', ?)",
+          )
+          .run(session, status, round, scheme);
+      book.recordAuthorization(
+        {
+          requestDigest: i.toString(16).padStart(64, '0'),
+          requestId: name,
+          kind: 'transfer',
+          wallet: 'hot-eth',
+          keyId: 'cd'.repeat(32),
+          operator: 'otc-desk',
+          asset: 'evm:eip155:1:native',
+          to: '0x1111111111111111111111111111111111111111',
+          amount: '5',
+          completedAtMs: now,
+          sessionId: session,
+        },
+        now,
+      );
+    }
+    const counted = book
+      .inFlight(now)
+      .map((r) => r.requestId)
+      .sort();
+    expect(counted).toEqual(
+      cases
+        .filter((c) => c[4])
+        .map((c) => c[0])
+        .sort(),
+    );
+    // A retry of a request whose earlier session failed early counts again; one whose earlier session
+    // may have produced the signature keeps that record (the request is counted once either way).
+    const retry = (i: number, session: string, status: string, round: number) => {
+      s.db
+        .prepare(
+          "INSERT INTO sessions (id, kind, participants, status, round, created_at, updated_at, scheme) VALUES (?, 'sign', '[]', ?, ?, '', '', 'ecdsa-secp256k1')",
+        )
+        .run(session, status, round);
+      const previous = book.inFlight(now).find((r) => r.requestDigest === i.toString(16).padStart(64, '0'));
+      book.recordAuthorization(
+        {
+          ...(previous ?? {}),
+          requestDigest: i.toString(16).padStart(64, '0'),
+          requestId: cases[i]![0],
+          kind: 'transfer',
+          wallet: 'hot-eth',
+          keyId: 'cd'.repeat(32),
+          operator: 'otc-desk',
+          asset: 'evm:eip155:1:native',
+          to: '0x1111111111111111111111111111111111111111',
+          amount: '5',
+          completedAtMs: now,
+          sessionId: session,
+        },
+        now,
+      );
+    };
+    retry(2, `sg-${'e'.repeat(32)}`, 'running', 1);
+    retry(1, `sg-${'f'.repeat(32)}`, 'aborted', 1);
+    expect(book.inFlight(now).map((r) => r.requestId)).toEqual(
+      expect.arrayContaining(['early-abort', 'withheld-last']),
+    );
+    // Without a session row, an authorization stops counting after its TTL.
+    expect(book.inFlight(now + 11 * 60_000).map((r) => r.requestId)).not.toContain('no-session-yet');
+    expect(book.inFlight(now + 11 * 60_000).map((r) => r.requestId)).toContain('withheld-last');
+  });
+});
+
 describe('limit history exchange', () => {
   /** Three in-process receipt books wired through their notices; `silent` nodes never answer. */
   function network(silent: string[]) {

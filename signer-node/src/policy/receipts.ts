@@ -15,8 +15,37 @@ import type { AuditLog } from '../audit/log.ts';
 import type { NodeDatabase } from '../storage/db.ts';
 
 export const RECEIPT_DOMAIN = 'coffer/receipt/1';
-/** An authorization whose session never reported back stops counting after this long. */
+/** An authorization with no session row (the node stopped in between) stops counting after this long. */
 export const AUTHORIZATION_TTL_MS = 10 * 60_000;
+/** Authorizations older than this are never looked at (longer than any sensible limit window). */
+export const AUTHORIZATION_HORIZON_MS = 400 * 86_400_000;
+
+/**
+ * The round in which a member releases its signature share: FROST signing round 2, DKLs23 signing
+ * round 3, the single online round of a presigned ECDSA signature. Once a node released it, the
+ * signature may exist even if the session failed here.
+ */
+function signatureShareRound(scheme: string | null, presigned: boolean): number {
+  if (presigned) return 1;
+  return scheme === 'ecdsa-secp256k1' ? 3 : 2;
+}
+
+type AuthorizationRow = {
+  body: string;
+  authorized_at_ms: number;
+  completed_at_ms: number | null;
+  status: string | null;
+  round: number | null;
+  scheme: string | null;
+  presignature_id: string | null;
+};
+
+function countsAt(r: AuthorizationRow, nowMs: number): boolean {
+  if (r.completed_at_ms !== null) return true;
+  if (r.status === null) return r.authorized_at_ms > nowMs - AUTHORIZATION_TTL_MS;
+  if (r.status === 'running' || r.status === 'done') return true;
+  return (r.round ?? 0) >= signatureShareRound(r.scheme, r.presignature_id !== null);
+}
 const MAX_REPLY_ENTRIES = 400;
 
 export interface ReceiptBody {
@@ -214,24 +243,44 @@ export class ReceiptBook {
 
   recordAuthorization(body: Omit<ReceiptBody, 'format' | 'signer'>, nowMs: number): void {
     const full: ReceiptBody = { format: 'coffer-receipt/1', ...body, signer: this.d.nodeId };
-    this.d.db
-      .prepare(
-        `INSERT INTO policy_authorizations (request_digest, session_id, body, authorized_at_ms)
-         VALUES (?, ?, ?, ?)
-         ON CONFLICT(request_digest) DO UPDATE SET session_id = excluded.session_id, body = excluded.body,
-           authorized_at_ms = excluded.authorized_at_ms`,
-      )
-      .run(full.requestDigest, full.sessionId, JSON.stringify(full), nowMs);
+    this.d.db.transaction(() => {
+      // A retry of the same request replaces the earlier record only if that one no longer counts
+      // (its session cannot have produced a signature); either way the request counts once.
+      const existing = this.rows('a.request_digest = ?', full.requestDigest)[0];
+      if (existing && countsAt(existing, nowMs)) return;
+      this.d.db
+        .prepare(
+          `INSERT INTO policy_authorizations (request_digest, session_id, body, authorized_at_ms)
+           VALUES (?, ?, ?, ?)
+           ON CONFLICT(request_digest) DO UPDATE SET session_id = excluded.session_id, body = excluded.body,
+             authorized_at_ms = excluded.authorized_at_ms, completed_at_ms = NULL`,
+        )
+        .run(full.requestDigest, full.sessionId, JSON.stringify(full), nowMs);
+    })();
   }
 
-  /** Authorizations not yet complete and not older than the TTL. */
-  inFlight(nowMs: number): ReceiptBody[] {
-    const rows = this.d.db
+  private rows(where: string, arg: string | number): AuthorizationRow[] {
+    return this.d.db
       .prepare(
-        'SELECT body FROM policy_authorizations WHERE completed_at_ms IS NULL AND authorized_at_ms > ? LIMIT 1000',
+        `SELECT a.body, a.authorized_at_ms, a.completed_at_ms, s.status, s.round, s.scheme, s.presignature_id
+         FROM policy_authorizations a LEFT JOIN sessions s ON s.id = a.session_id
+         WHERE ${where} ORDER BY a.authorized_at_ms DESC LIMIT 2000`,
       )
-      .all(nowMs - AUTHORIZATION_TTL_MS) as Array<{ body: string }>;
-    return rows.map((r) => JSON.parse(r.body) as ReceiptBody);
+      .all(arg) as AuthorizationRow[];
+  }
+
+  /**
+   * Authorizations without a receipt that may still have produced (or may yet produce) a signature:
+   * the session is running or done here; or it failed after this node released its signature-share
+   * round (a coordinator that withholds its last message can still hold the signature, so such a
+   * session counts like a receipt until it leaves the limit windows); or no session row exists yet
+   * and the authorization is recent. A session that failed before this node released its last round
+   * cannot have produced a signature and stops counting.
+   */
+  inFlight(nowMs: number): ReceiptBody[] {
+    return this.rows('a.completed_at_ms IS NULL AND a.authorized_at_ms > ?', nowMs - AUTHORIZATION_HORIZON_MS)
+      .filter((r) => countsAt(r, nowMs))
+      .map((r) => JSON.parse(r.body) as ReceiptBody);
   }
 
   /** Marks an authorization done when its session failed (it no longer counts). */
