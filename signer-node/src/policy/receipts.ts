@@ -283,13 +283,6 @@ export class ReceiptBook {
       .map((r) => JSON.parse(r.body) as ReceiptBody);
   }
 
-  /** Marks an authorization done when its session failed (it no longer counts). */
-  dropAuthorization(sessionId: string): void {
-    this.d.db
-      .prepare('DELETE FROM policy_authorizations WHERE session_id = ? AND completed_at_ms IS NULL')
-      .run(sessionId);
-  }
-
   // ---- history exchange ----
 
   /**
