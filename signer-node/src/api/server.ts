@@ -16,13 +16,13 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { type AuditLog, AuditWriteError } from '../audit/log.ts';
 import type { NodeConfig, Scope } from '../config/config.ts';
+import type { PolicyGate } from '../policy/gate.ts';
 import { SessionError, type SessionManager } from '../sessions/manager.ts';
 import { SCHEME_IDS } from '../sessions/parties.ts';
 import type { NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
 import type { NoticeRouter } from '../transport/notices.ts';
 import type { PeerTransport } from '../transport/peers.ts';
-import type { PolicyGate } from '../policy/gate.ts';
 import type { Metrics } from '../util/metrics.ts';
 import { ApiError } from './errors.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
