@@ -34,6 +34,7 @@ let now = T0;
 let dir: string;
 let db: NodeDatabase;
 let service: RequestService;
+let gate: PolicyGate;
 const notices: Array<{ peer: string; topic: string; body: string }> = [];
 const keyId = 'ab'.repeat(32);
 const admin = SigningKey.generate();
@@ -137,7 +138,7 @@ beforeAll(async () => {
   const sendNotice = async (peer: string, topic: string, body: string) => {
     notices.push({ peer, topic, body });
   };
-  const gate = new PolicyGate({
+  gate = new PolicyGate({
     config,
     db,
     audit,
@@ -164,6 +165,7 @@ beforeAll(async () => {
     metrics,
     clock: () => now,
   });
+  gate.useLocalVetoes((id) => service.vetoesOf(id));
 });
 
 afterAll(() => {
@@ -458,5 +460,33 @@ describe('request service', () => {
     expect(() => service.onNotice('node-b', 'request.submitted', '{"format":"coffer-request/1"}')).toThrow(
       /bundle\./,
     );
+  });
+
+  it("a veto this node received counts at signing time even when the coordinator's bundle leaves it out", async () => {
+    const source = (await service.createTransfer(transfer(), OTC)).view;
+    expect(source.status).toBe('approved');
+    const parsed = parseBundle(
+      notices.find((n) => n.topic === 'request.submitted' && n.body.includes(source.id))!.body,
+    );
+    // A request node-b coordinates; this node holds its copy.
+    const copy = makeBundle({
+      id: 'req-0123456789abcdef0123abcd',
+      keyId: parsed.keyId,
+      path: parsed.path,
+      request: { ...parsed.request, requestId: 'order-vetoed-at-node-b', submittedAtMs: now },
+      ...(parsed.description ? { description: parsed.description } : {}),
+    });
+    service.onNotice('node-b', 'request.submitted', bundleToJson(copy));
+    expect((await gate.evaluate(copy, { nowMs: now, dryRun: true })).outcome).toBe('allow');
+    const veto = signVeto(
+      { approverId: 'bob', requestDigest: copy.requestDigest, vetoedAtMs: now },
+      APPROVERS.bob,
+    );
+    service.onNotice('node-b', 'request.veto', JSON.stringify({ id: copy.id, veto }));
+    expect(service.view(copy.id)?.status).toBe('cancelled');
+    // The coordinator starts signing with its bundle, which carries no veto: this node still refuses.
+    const decision = await gate.evaluate(copy, { nowMs: now, dryRun: true });
+    expect(decision.outcome).toBe('deny');
+    expect(decision.reasons.map((r) => r.code)).toContain('vetoed');
   });
 });

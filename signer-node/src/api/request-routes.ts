@@ -30,6 +30,7 @@ export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: 
     metrics: d.metrics,
   });
   d.notices.on('request', (from, topic, body) => service.onNotice(from, topic, body));
+  d.gate.useLocalVetoes((id) => service.vetoesOf(id));
   service.start();
   app.addHook('onClose', async () => service.stop());
 

@@ -9,9 +9,12 @@
 //   4. the request digest is recomputed;
 //   5. submittedAtMs is within 5 minutes of when this node first saw the request;
 //   6. @coffer/policy under the version active at submittedAtMs, with screening, receipts + requests
-//      authorized but not complete, the bundle's approvals and vetoes;
+//      authorized but not complete, the bundle's approvals, and its vetoes together with every veto this
+//      node received itself (a coordinator cannot sign past a veto by leaving it out of the bundle);
 //   7. only `allow` signs; every decision is stored with its trace and audited.
 // A node without a `policy` section refuses every signature.
+
+import type { Veto } from '@coffer/policy/approvals';
 import { assetKey, type PolicyDocument } from '@coffer/policy/document';
 import type { ScreeningResult } from '@coffer/policy/evaluate';
 import { type Decision, type DecisionReason, evaluate, type LimitHistory } from '@coffer/policy/evaluate';
@@ -63,6 +66,7 @@ export class PolicyGate {
   readonly receipts: ReceiptBook;
   private readonly denylist: Denylist | undefined;
   private readonly clock: () => number;
+  private localVetoes: (requestId: string) => Veto[] = () => [];
 
   constructor(private readonly d: GateDeps) {
     this.clock = d.clock ?? Date.now;
@@ -88,6 +92,15 @@ export class PolicyGate {
   /** Installs the configured first policy version if the database has none (throws if it does not verify). */
   start(): void {
     this.governance?.installInitial(this.clock());
+  }
+
+  /**
+   * Where this node keeps the vetoes it received for a request (the request service's copy). They are
+   * evaluated with the bundle's own, so a veto that reached this node counts even when the coordinator's
+   * bundle omits it; the engine verifies each one.
+   */
+  useLocalVetoes(source: (requestId: string) => Veto[]): void {
+    this.localVetoes = source;
   }
 
   /** The policy document in force at `timeMs` (undefined: none, or no policy configured). */
@@ -217,10 +230,13 @@ export class PolicyGate {
       }
       if (policy.limits.length > 0) history = await this.history(bundle, key, policy, nowMs);
     }
+    const vetoes = [...bundle.vetoes];
+    for (const v of this.localVetoes(bundle.id))
+      if (!vetoes.some((w) => w.signature === v.signature)) vetoes.push(v);
     const decision = evaluate(policy, request, {
       nowMs,
       approvals: bundle.approvals,
-      vetoes: bundle.vetoes,
+      vetoes,
       ...(bundle.priceSnapshot !== undefined ? { priceSnapshot: bundle.priceSnapshot } : {}),
       ...(screening !== undefined ? { screening } : {}),
       ...(history !== undefined ? { history } : {}),

@@ -560,6 +560,12 @@ export class RequestService {
     return toView(this.store.get(id)!);
   }
 
+  /** Vetoes this node holds for a request (its own copy of the bundle); none for an unknown id. */
+  vetoesOf(id: string): Veto[] {
+    const r = this.store.get(id);
+    return r ? parseBundle(r.bundle).vetoes : [];
+  }
+
   private applyVeto(r: StoredRequest, veto: Veto, actor: string): void {
     const bundle = parseBundle(r.bundle);
     const policy = this.d.gate.policyAt(bundle.request.submittedAtMs);
