@@ -359,6 +359,20 @@ describe('bans and the review lock (ecdsa-secp256k1)', () => {
       ),
     ).toHaveLength(0);
     expect(await metric(node('a'), 'coffer_presignatures_ready')).toBe(0);
+    // After review an admin clears the lock through the API; it is audited and happens once.
+    const path = `/v1/wallets/${wallet.id}/clear-lock`;
+    const unlock = await api(node('a'), 'POST', path, { token: c.spec.adminToken });
+    expect(unlock.status, JSON.stringify(unlock.body)).toBe(200);
+    expect(unlock.body).toEqual({ cleared: true });
+    expect((await api(node('a'), 'POST', path, { token: c.spec.adminToken })).body).toEqual({
+      cleared: false,
+    });
+    expect(query(node('a'), 'SELECT locked_reason FROM wallets WHERE key_id = ?', wallet.id)).toEqual([
+      { locked_reason: null },
+    ]);
+    expect(query(node('a'), "SELECT actor FROM audit_log WHERE kind = 'wallet.lock-cleared'")).toHaveLength(
+      1,
+    );
   });
 
   it('a member reporting a signature that does not verify locks the wallet at the coordinator', async () => {

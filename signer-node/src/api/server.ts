@@ -300,6 +300,21 @@ export async function buildServer(d: ServerDeps) {
     },
   );
 
+  app.post(
+    '/v1/wallets/:id/clear-lock',
+    {
+      config: auth(['admin']),
+      schema: {
+        security: sec,
+        summary: 'Clear a review lock set by a failed final signature check (admin, after review)',
+        params: { type: 'object', properties: { id: { type: 'string', pattern: HEX64 } }, required: ['id'] },
+      },
+    },
+    async (req) => ({
+      cleared: d.sessions.clearWalletLock((req.params as { id: string }).id, `api:${req.apiKeyId}`),
+    }),
+  );
+
   registerRequestRoutes(app, d, auth, sec);
   registerPolicyRoutes(app, d, auth, sec);
 
