@@ -3,7 +3,7 @@
 
 export { ByteReader, ByteWriter, DecodeError } from './codec/bytes.ts';
 export { decodeWire, encodeWire, WIRE_VERSION } from './codec/wire.ts';
-export { parseDerivationPath } from './derivation.ts';
+export { type DerivedKey, deriveSecp256k1, parseDerivationPath } from './derivation.ts';
 export {
   type EcdsaFinishPresignedPartyOptions,
   type EcdsaKeygenPartyOptions,

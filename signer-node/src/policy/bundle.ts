@@ -8,11 +8,7 @@ import type { Approval, Veto } from '@coffer/policy/approvals';
 import type { PriceSnapshot } from '@coffer/policy/price';
 import { type PolicyRequest, requestDigest, requestToWire } from '@coffer/policy/request';
 import { approvalFromWire, priceSnapshotFromWire, vetoFromWire } from '@coffer/policy/wire';
-import { parseDerivationPath } from '@coffer/tss';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha512 } from '@noble/hashes/sha2.js';
+import { deriveSecp256k1 } from '@coffer/tss';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { ChainsConfig } from '../config/config.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
@@ -275,22 +271,8 @@ export function childPublicKey(key: KeyRecord, path: string): Uint8Array {
   if (path === 'm') return root;
   if (key.scheme !== 'ecdsa-secp256k1')
     fail('bundle.path', `${key.scheme} keys are signed at m only by the policy gate`);
-  const indices = wrap('bundle.path', () => parseDerivationPath(path));
-  const n = secp256k1.Point.Fn.ORDER;
-  let point = secp256k1.Point.fromBytes(root);
-  let chainCode = hexToBytes(key.chainCode);
-  for (const index of indices) {
-    const data = new Uint8Array(37);
-    data.set(point.toBytes(true));
-    new DataView(data.buffer).setUint32(33, index);
-    const I = hmac(sha512, chainCode, data);
-    const IL = bytesToNumberBE(I.subarray(0, 32));
-    if (IL >= n) fail('bundle.path', `index ${index} gives an invalid key (BIP32)`);
-    if (IL !== 0n) point = point.add(secp256k1.Point.BASE.multiply(IL));
-    if (point.is0()) fail('bundle.path', `index ${index} gives the point at infinity`);
-    chainCode = I.slice(32);
-  }
-  return point.toBytes(true);
+  // The same derivation the signing parties apply to their shares (@coffer/tss, equal to @scure/bip32).
+  return wrap('bundle.path', () => deriveSecp256k1(root, hexToBytes(key.chainCode), path).point);
 }
 
 /** The key's address on `chain` (the form the decoders emit), or undefined when the key cannot hold one. */
