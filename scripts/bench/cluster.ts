@@ -88,7 +88,7 @@ export const CLUSTER_INCLUDES = {
   throughput:
     'Throughput: `concurrency` clients each send one request at a time, in turn to the three nodes, for `seconds` seconds; signaturesPerSecond = successful signatures / time from the first request to the last response (requests already in flight at the end are waited for and counted). latency under load is the per-request time in that run.',
   presignatures:
-    'ecdsa-secp256k1+presignatures: after the other schemes, every node is restarted with `presign: { poolSize: pool, paths: ["m"] }` in its configuration and waits until it holds a ready presignature. Latency: each timed request is sent once its coordinator reports a presignature ready (coffer_presignatures_ready on /metrics; the wait is not timed), so it measures a signing with a presignature available (one online round). Throughput: no waiting; the pool and its background refill (one presigning run at a time per node) against sustained load, falling back to the three-round signing when the pool is empty. presignedSigningsIn… = presignatures consumed (coffer_presignatures_total{event="consumed"}, summed over the nodes) / 2 members. If the node refuses the configuration the case is `skipped`.',
+    'ecdsa-secp256k1+presignatures: after the other schemes, every node is restarted with `presign: { poolSize: pool, paths: ["m"] }` in its configuration and waits until it holds a ready presignature. Latency: each timed request is sent once its coordinator reports a presignature ready and no node is refilling its pool (coffer_presignatures_ready, coffer_presignature_refill_running on /metrics; the wait is not timed), so it measures a signing with a presignature available (one online round) without a background presigning run on the same cores. Throughput: no waiting; the pool and its background refill (one presigning run at a time per node) against sustained load, falling back to the three-round signing when the pool is empty. presignedSigningsIn… = presignatures consumed (coffer_presignatures_total{event="consumed"}, summed over the nodes) / 2 members. If the node refuses the configuration the case is `skipped`.',
   verification:
     'Every signature is verified after its request with noble (secp256k1.verify with low-s and public-key recovery from the recovery byte; schnorr.verify; ed25519.verify), outside the timed region. failures = requests that returned an error or a signature that does not verify, in both runs.',
 };
@@ -465,6 +465,24 @@ async function waitForPresignature(node: Node, timeoutMs: number): Promise<void>
   }
 }
 
+const REFILLING = 'coffer_presignature_refill_running';
+
+/**
+ * Waits until `coordinator` holds a ready presignature and no node is refilling its pool, so the
+ * timed signing does not share the cores with a background presigning run (the refill that taking a
+ * presignature starts, on the coordinator and a peer).
+ */
+async function waitForQuietPool(nodes: Node[], coordinator: Node, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const refilling = await Promise.all(nodes.map((n) => metric(n, REFILLING)));
+    if (refilling.every((r) => r === 0) && (await metric(coordinator, READY)) >= 1) return;
+    if (Date.now() > deadline)
+      throw new Error(`${coordinator.id}: pool not ready and quiet within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function consumed(nodes: Node[]): Promise<number> {
   let sum = 0;
   for (const n of nodes) sum += await metric(n, CONSUMED);
@@ -473,8 +491,8 @@ async function consumed(nodes: Node[]): Promise<number> {
 
 /**
  * The presigned ECDSA case: every node restarted with a presignature pool for path m; each timed
- * request is sent once its coordinator has a presignature ready (the wait is not timed), so the
- * latency is that of a signing with a presignature available. The throughput run does not wait: it
+ * request is sent once its coordinator has a presignature ready and no pool refill is running (the
+ * wait is not timed), so the latency is that of a signing with a presignature available. The throughput run does not wait: it
  * shows what the pool and its background refill sustain. Presignatures consumed are read from the
  * nodes' metrics (each presigned signing consumes one at each of its two members).
  */
@@ -499,7 +517,7 @@ async function benchPresigned(
   for (const n of nodes) await waitForPresignature(n, 300_000);
   const signOne = async (i: number, tally: Tally | undefined, samples: number[]) => {
     const node = nodes[i % nodes.length]!;
-    await waitForPresignature(node, 300_000);
+    await waitForQuietPool(nodes, node, 300_000);
     const digest = randomBytes(32);
     const t0 = performance.now();
     const outcome = await signOnce(node, token, wallet, digest);
