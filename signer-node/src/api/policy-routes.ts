@@ -2,7 +2,6 @@
 // `POST /v1/policy/versions` (verified here, recorded with this node's own receipt time, forwarded to
 // peers, each of which verifies it again) and `POST /v1/policy/dry-run` (the gate's full evaluation,
 // nothing stored).
-import type { Chain } from '@coffer/chains/intent';
 import type { Approval } from '@coffer/policy/approvals';
 import type { PriceSnapshot } from '@coffer/policy/price';
 import type { TransferRequest } from '@coffer/policy/request';
@@ -11,25 +10,14 @@ import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { BundleError, decodeUnsigned, keyAddress, makeBundle } from '../policy/bundle.ts';
 import { PolicyVersionError } from '../policy/governance.ts';
 import { buildEvmFromRpc, EvmRpc } from '../requests/evm-rpc.ts';
+import type { TransferBody } from '../requests/service.ts';
 import { ApiError } from './errors.ts';
 import { type App, type Auth, HEX64, type Security, type ServerDeps } from './server.ts';
 
 const ANY_SCOPE = ['admin', 'maker', 'approver', 'policy-admin', 'auditor'] as const;
 
-type DryRunBody = {
-  wallet: string;
-  keyId: string;
-  path?: string;
-  chain: Chain;
-  asset: { kind: 'native' } | { kind: 'token'; contract: string };
-  to: string;
-  amount: string;
-  idempotencyKey: string;
-  reference?: string;
-  unsignedTransaction?: string;
-  priceSnapshot?: unknown;
-  approvals?: unknown[];
-};
+/** A transfer body (as `POST /v1/transfers` takes it) plus approvals to evaluate with. */
+type DryRunBody = TransferBody & { approvals?: unknown[] };
 
 function fieldError(e: unknown, fallback: string): ApiError {
   const err = e as { field?: string; reason?: string; message?: string };
