@@ -7,7 +7,7 @@ import type { PriceSnapshot } from '@coffer/policy/price';
 import type { TransferRequest } from '@coffer/policy/request';
 import { approvalFromWire, priceSnapshotFromWire } from '@coffer/policy/wire';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
-import { BundleError, decodeUnsigned, keyAddress, makeBundle } from '../policy/bundle.ts';
+import { BundleError, decodeUnsigned, evmNetwork, keyAddress, makeBundle } from '../policy/bundle.ts';
 import { PolicyVersionError } from '../policy/governance.ts';
 import { buildEvmFromRpc, EvmRpc } from '../requests/evm-rpc.ts';
 import type { TransferBody } from '../requests/service.ts';
@@ -204,12 +204,7 @@ async function unsignedBytes(d: ServerDeps, b: DryRunBody, from: string): Promis
       'unsignedTransaction',
     );
   const tx = await buildEvmFromRpc(new EvmRpc(evm.rpcUrl), {
-    network: {
-      chainId: evm.chainId,
-      nativeSymbol: evm.nativeSymbol,
-      tokens: evm.tokens,
-      maxFeeWei: evm.maxFeeWei,
-    },
+    network: evmNetwork(evm),
     from,
     to: b.to,
     ...(b.asset.kind === 'token' ? { token: b.asset.contract } : {}),

@@ -342,12 +342,7 @@ export async function decodeUnsigned(
     if (evm === undefined) fail(field, 'this node has no chains.evm configuration');
     const { decodeEvmTransfer, evmSigningDigest } = await import('@coffer/chains/evm');
     const serialized = unsignedTransactionText('evm', bytes) as `0x${string}`;
-    const network = {
-      chainId: evm.chainId,
-      nativeSymbol: evm.nativeSymbol,
-      tokens: evm.tokens,
-      maxFeeWei: evm.maxFeeWei,
-    };
+    const network = evmNetwork(evm);
     const decoded = wrap(field, () => decodeEvmTransfer(serialized, { network, from: options.from }));
     const digest = evmSigningDigest(serialized);
     return { intent: decoded.intent, signingDigest: digest, signingDigests: [digest] };
@@ -384,7 +379,18 @@ export async function decodeUnsigned(
   return { intent: decoded.intent, signingDigest: digests[0]!, signingDigests: digests };
 }
 
-function sameAddress(chain: Chain, a: string, b: string): boolean {
+/** The @coffer/chains EVM network this node's `chains.evm` configuration describes. */
+export function evmNetwork(evm: NonNullable<ChainsConfig['evm']>) {
+  return {
+    chainId: evm.chainId,
+    nativeSymbol: evm.nativeSymbol,
+    tokens: evm.tokens,
+    maxFeeWei: evm.maxFeeWei,
+  };
+}
+
+/** EVM addresses compare case-insensitively (checksum casing), others exactly. */
+export function sameAddress(chain: string, a: string, b: string): boolean {
   return chain === 'evm' ? a.toLowerCase() === b.toLowerCase() : a === b;
 }
 

@@ -26,7 +26,14 @@ import type { NodeConfig } from '../config/config.ts';
 import type { AuthorizationResult, SignAuthorization, SignedEvent } from '../sessions/manager.ts';
 import type { NodeDatabase } from '../storage/db.ts';
 import type { WalletStore } from '../store/wallets.ts';
-import { BundleError, checkBundle, parseBundle, type RequestBundle, rawDigestAddresses } from './bundle.ts';
+import {
+  BundleError,
+  checkBundle,
+  parseBundle,
+  type RequestBundle,
+  rawDigestAddresses,
+  sameAddress,
+} from './bundle.ts';
 import { PolicyGovernance, type VersionView } from './governance.ts';
 import { type ReceiptBody, ReceiptBook, toEngineReceipt } from './receipts.ts';
 import { callScreeningHook, Denylist } from './screening.ts';
@@ -55,10 +62,6 @@ export interface EvaluateOptions {
   sessionId?: string;
   /** The session's message: required to equal the signing digest (step 3). */
   message?: Uint8Array;
-}
-
-function sameAddress(chain: string, a: string, b: string): boolean {
-  return chain === 'evm' ? a.toLowerCase() === b.toLowerCase() : a === b;
 }
 
 export class PolicyGate {

@@ -26,6 +26,7 @@ import {
   type DecodedUnsigned,
   decodeUnsigned,
   descriptionMismatch,
+  evmNetwork,
   type KeyRecord,
   keyAddress,
   makeBundle,
@@ -320,12 +321,7 @@ export class RequestService {
     const reserved = this.store.highestLiveNonce(from);
     try {
       const built = await buildEvmFromRpc(this.evmRpc, {
-        network: {
-          chainId: evm.chainId,
-          nativeSymbol: evm.nativeSymbol,
-          tokens: evm.tokens,
-          maxFeeWei: evm.maxFeeWei,
-        },
+        network: evmNetwork(evm),
         from,
         to: description.to,
         ...(description.asset.kind === 'token' ? { token: description.asset.contract } : {}),
@@ -1154,12 +1150,7 @@ async function evmNonceOf(
   if (evm === undefined) return null;
   try {
     const { decodeEvmTransfer } = await import('@coffer/chains/evm');
-    const network = {
-      chainId: evm.chainId,
-      nativeSymbol: evm.nativeSymbol,
-      tokens: evm.tokens,
-      maxFeeWei: evm.maxFeeWei,
-    };
+    const network = evmNetwork(evm);
     return decodeEvmTransfer(serialized, { network, from }).nonce;
   } catch {
     return null;

@@ -61,6 +61,16 @@ export class WalletStore {
     private readonly keystore: Keystore,
   ) {}
 
+  /** Seals the share's bytes under the KEK (context binds key and index); the plaintext is wiped. */
+  private async seal(share: KeyShare, keyId: string): Promise<Uint8Array> {
+    const plaintext = share.toBytes();
+    try {
+      return await this.keystore.seal(plaintext, shareContext(keyId, share.index));
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
   /** Seals the share, then stores wallet + sealed share and runs `alsoInTransaction` atomically. */
   async saveShare(
     share: KeyShare,
@@ -68,13 +78,7 @@ export class WalletStore {
     alsoInTransaction: () => void,
   ): Promise<Wallet> {
     const keyId = bytesToHex(share.keyId);
-    const plaintext = share.toBytes();
-    let sealed: Uint8Array;
-    try {
-      sealed = await this.keystore.seal(plaintext, shareContext(keyId, share.index));
-    } finally {
-      plaintext.fill(0);
-    }
+    const sealed = await this.seal(share, keyId);
     const now = new Date().toISOString();
     this.db.transaction(() => {
       this.db
@@ -133,13 +137,7 @@ export class WalletStore {
     const wallet = this.get(keyId);
     if (!wallet) throw new Error(`no wallet ${keyId}`);
     if (wallet.shareIndex !== share.index) throw new Error(`share index does not match wallet ${keyId}`);
-    const plaintext = share.toBytes();
-    let sealed: Uint8Array;
-    try {
-      sealed = await this.keystore.seal(plaintext, shareContext(keyId, share.index));
-    } finally {
-      plaintext.fill(0);
-    }
+    const sealed = await this.seal(share, keyId);
     this.db.transaction(() => {
       const changed = this.db
         .prepare(
