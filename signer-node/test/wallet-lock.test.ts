@@ -4,6 +4,8 @@
 // process-level suite (presign.slow.test.ts) makes a member send a bad signature share and checks
 // that the coordinator locks the wallet by itself.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Keystore } from '@coffer/hsm';
@@ -20,7 +22,10 @@ let dir: string;
 let db: NodeDatabase;
 const WALLET = 'ab'.repeat(32);
 
-function manager(database: NodeDatabase): { sessions: SessionManager; wallets: WalletStore } {
+function manager(
+  database: NodeDatabase,
+  extra: Partial<ConstructorParameters<typeof SessionManager>[0]> = {},
+): { sessions: SessionManager; wallets: WalletStore } {
   // No share is sealed or unsealed and no peer is contacted in these cases.
   const wallets = new WalletStore(database, {} as Keystore);
   const sessions = new SessionManager({
@@ -29,6 +34,7 @@ function manager(database: NodeDatabase): { sessions: SessionManager; wallets: W
     audit: new AuditLog(database),
     wallets,
     transport: {} as PeerTransport,
+    ...extra,
     metrics: new Metrics(),
     log: pino({ level: 'silent' }),
     roundTimeoutMs: 1_000,
@@ -113,5 +119,29 @@ describe('wallet review lock', () => {
     expect(() => sessions.clearWalletLock('cd'.repeat(32), 'api:ops')).toThrow(
       expect.objectContaining({ code: 'not-found', details: { field: 'walletId' } }),
     );
+  });
+
+  it('a lock set while a signing waits (probe, policy gate) stops it before the share is used', async () => {
+    // Peers answer their health probe; the policy gate takes its time, and meanwhile a concurrent
+    // session's failed final check locks the wallet.
+    const health = createServer((_req, res) => res.end('{"status":"ok"}'));
+    await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(health.address() as AddressInfo).port}`;
+    try {
+      let store: WalletStore | undefined;
+      const { sessions, wallets } = manager(db, {
+        transport: { peerUrl: () => url } as unknown as PeerTransport,
+        authorizeSign: async () => {
+          store?.lock(WALLET, 'signature-check-failed in a concurrent session');
+          return { ok: true };
+        },
+      });
+      store = wallets;
+      const e = await signError(sessions);
+      expect(e.code).toBe('wallet-locked');
+      expect(db.prepare("SELECT id FROM sessions WHERE kind = 'sign'").all()).toHaveLength(0);
+    } finally {
+      health.close();
+    }
   });
 });

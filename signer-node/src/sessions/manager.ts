@@ -684,6 +684,11 @@ export class SessionManager {
     return done;
   }
 
+  private assertUnlocked(walletId: string): void {
+    const locked = this.o.wallets.get(walletId)?.lockedReason;
+    if (locked) throw new SessionError('wallet-locked', `wallet is locked for review: ${locked}`);
+  }
+
   private async makeParty(id: string, start: StartControl, myIndex: number): Promise<BuiltParty> {
     if (start.kind === 'keygen')
       return {
@@ -697,6 +702,9 @@ export class SessionManager {
         wireSession: id,
       };
     const path = start.path ?? 'm';
+    // The lock is checked again here, after every await that preceded the party (probe, policy gate):
+    // a concurrent session may have locked the wallet in between (DESIGN §3 item 6).
+    this.assertUnlocked(start.walletId ?? '');
     if (start.presignature !== undefined) {
       // The entry was taken from the pool (coordinator: in sign(); member: in onStart) for this id.
       const entry = this.claimed.get(id);
@@ -714,6 +722,7 @@ export class SessionManager {
       };
     }
     const share = await this.o.wallets.loadShare(start.walletId ?? '');
+    this.assertUnlocked(start.walletId ?? '');
     const derivedKey = derivePublicKey(share, path);
     if (start.kind === 'presign')
       return {
@@ -1125,6 +1134,9 @@ export class SessionManager {
           },
           () => this.finishRow(run.id, 'done', null, []),
         );
+        // A wallet locked while this run was open keeps no new presignature.
+        if (this.o.wallets.get(p.keyId)?.lockedReason)
+          this.pool.discard((e) => e.walletId === p.keyId, 'wallet locked for review');
         output = p.id;
         this.o.metrics.inc('coffer_presignatures_total', { event: 'created' });
         this.o.audit.append('presign.completed', this.o.nodeId, run.id, {
@@ -1356,6 +1368,8 @@ export class SessionManager {
     this.closed = true;
     if (this.refillTimer) clearTimeout(this.refillTimer);
     for (const run of [...this.running.values()]) this.abort(run, 'internal-error', 'node shutting down', []);
+    // A share re-sealed after a ban must reach the database before the keystore closes.
+    await this.resealChain;
   }
 }
 

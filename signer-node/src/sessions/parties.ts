@@ -10,11 +10,13 @@ import {
   type KeyShare,
   type Party,
   type Presignature,
+  SCHEMES,
   type SchemeId,
   systemRng,
 } from '@coffer/tss';
 
-export const SCHEME_IDS: readonly SchemeId[] = ['ecdsa-secp256k1', 'schnorr-secp256k1-tr', 'eddsa-ed25519'];
+/** The schemes a node runs: all of @coffer/tss's. */
+export const SCHEME_IDS: readonly SchemeId[] = SCHEMES;
 
 export function keygenParty(opts: {
   scheme: SchemeId;
