@@ -489,4 +489,31 @@ describe('request service', () => {
     expect(decision.outcome).toBe('deny');
     expect(decision.reasons.map((r) => r.code)).toContain('vetoed');
   });
+
+  it('a veto is kept even when the coordinator has reported the request as signed (it cannot be cancelled)', async () => {
+    const source = (await service.createTransfer(transfer(), OTC)).view;
+    const parsed = parseBundle(
+      notices.find((n) => n.topic === 'request.submitted' && n.body.includes(source.id))!.body,
+    );
+    const copy = makeBundle({
+      id: 'req-0123456789abcdef0123abce',
+      keyId: parsed.keyId,
+      path: parsed.path,
+      request: { ...parsed.request, requestId: 'order-misreported-by-node-b', submittedAtMs: now },
+      ...(parsed.description ? { description: parsed.description } : {}),
+    });
+    service.onNotice('node-b', 'request.submitted', bundleToJson(copy));
+    service.onNotice('node-b', 'request.status', JSON.stringify({ id: copy.id, status: 'signed' }));
+    expect(service.view(copy.id)?.status).toBe('signed');
+    const veto = signVeto(
+      { approverId: 'bob', requestDigest: copy.requestDigest, vetoedAtMs: now },
+      APPROVERS.bob,
+    );
+    expect(() => service.onNotice('node-b', 'request.veto', JSON.stringify({ id: copy.id, veto }))).toThrow(
+      /no longer be vetoed/,
+    );
+    // The coordinator now asks for a signature with a bundle that leaves the veto out: refused.
+    const decision = await gate.evaluate(copy, { nowMs: now, dryRun: true });
+    expect(decision.reasons.map((r) => r.code)).toContain('vetoed');
+  });
 });

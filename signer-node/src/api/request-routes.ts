@@ -3,7 +3,6 @@
 // bodies (JSON schema: no coercion, no extra fields; errors name the field) and maps API keys to
 // policy operators.
 import type { ApiKeyConfig } from '../config/config.ts';
-import { requestGate } from '../requests/gate-adapter.ts';
 import { STATUSES } from '../requests/lifecycle.ts';
 import { type RawDigestBody, RequestService, type TransferBody } from '../requests/service.ts';
 import { ApiError } from './errors.ts';
@@ -26,7 +25,7 @@ export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: 
     wallets: d.wallets,
     sessions: d.sessions,
     log: d.log,
-    gate: requestGate(d),
+    gate: d.gate,
     metrics: d.metrics,
   });
   d.notices.on('request', (from, topic, body) => service.onNotice(from, topic, body));

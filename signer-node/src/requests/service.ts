@@ -572,17 +572,21 @@ export class RequestService {
         'the veto does not verify for this request (unknown approver, bad signature or another digest)',
         'veto',
       );
-    if (!canCancel(r.status))
+    const next = bundleToJson({
+      ...bundle,
+      vetoes: [...bundle.vetoes.filter((v) => v.approverId !== veto.approverId), veto],
+    });
+    if (!canCancel(r.status)) {
+      // Kept even so: this node's copy may be behind (or misreported by its coordinator), and the policy
+      // gate counts every veto this node holds when it is asked to sign.
+      this.store.transition(r.id, r.status, r.status, actor, { bundle: next }, `veto by ${veto.approverId}`);
       throw new ApiError(
         409,
         'request-closed',
         `request ${r.id} is ${r.status}; it can no longer be vetoed`,
         'id',
       );
-    const next = bundleToJson({
-      ...bundle,
-      vetoes: [...bundle.vetoes.filter((v) => v.approverId !== veto.approverId), veto],
-    });
+    }
     const done = this.store.transition(
       r.id,
       r.status,
