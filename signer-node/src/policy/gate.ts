@@ -243,7 +243,16 @@ export class PolicyGate {
       ...(bundle.priceSnapshot !== undefined ? { priceSnapshot: bundle.priceSnapshot } : {}),
       ...(screening !== undefined ? { screening } : {}),
       ...(history !== undefined ? { history } : {}),
-      knownDestinations: this.receipts.knownDestinations(),
+      knownDestinations:
+        request.kind === 'transfer'
+          ? this.receipts.knownDestinations({
+              wallet: request.wallet,
+              chain: request.intent.chain,
+              network: request.intent.network,
+              to: request.intent.to,
+              signers: key.threshold,
+            })
+          : [],
     });
     if (extra.length === 0) return decision;
     return {

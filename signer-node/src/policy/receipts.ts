@@ -13,6 +13,7 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
 import type { NodeDatabase } from '../storage/db.ts';
+import { sameAddress } from './bundle.ts';
 
 export const RECEIPT_DOMAIN = 'coffer/receipt/1';
 /** An authorization with no session row (the node stopped in between) stops counting after this long. */
@@ -135,6 +136,28 @@ export function toEngineReceipt(body: ReceiptBody): Receipt {
   };
 }
 
+export interface KnownDestinationQuery {
+  /** Policy wallet id of the request (the subject of the policy's rules, limits and delays). */
+  wallet: string;
+  chain: string;
+  network: string;
+  to: string;
+  /** Distinct signers whose receipts make a transfer count (the key's threshold). */
+  signers: number;
+}
+
+/**
+ * Candidate receipts for one destination of one policy wallet, by the index of migration 6
+ * (`destination_folded` is the ASCII-lowercased `to`; the exact comparison follows in code). Bounded:
+ * a flood of receipts for one destination can only hide it, which keeps the delay.
+ */
+export const KNOWN_DESTINATIONS_SQL = `SELECT request_id, signer, json_extract(body, '$.to') AS address,
+    json_extract(body, '$.asset') AS asset
+  FROM receipts
+  WHERE destination_folded = ? AND wallet = ? AND json_extract(body, '$.kind') = 'transfer'
+  ORDER BY completed_at_ms DESC LIMIT ?`;
+const MAX_DESTINATION_ROWS = 2000;
+
 export interface ReceiptDeps {
   db: NodeDatabase;
   audit: AuditLog;
@@ -229,14 +252,37 @@ export class ReceiptBook {
     }));
   }
 
-  /** Destinations that received a completed transfer (first-time-destination delays). */
-  knownDestinations(): string[] {
+  /**
+   * The first-time-destination rule (signer-node/docs/policy-api.md, "Known destinations"): `to` is
+   * known for a transfer only if policy wallet `wallet` already completed a transfer to it on the same
+   * `chain:network`, addresses compared by the chain's rules. A completed transfer counts when this node
+   * signed its own receipt for it, or when `signers` distinct nodes (the key's threshold) did, each
+   * receipt verified under its signer's pinned key when it arrived: fewer than `signers` compromised
+   * nodes cannot make a destination known by signing receipts for transfers that never happened.
+   * One indexed probe for this destination and wallet (migration 6), never a scan of every receipt.
+   * Answers the stored spellings of `to` that qualify (empty when it is a first-time destination).
+   */
+  knownDestinations(query: KnownDestinationQuery): string[] {
+    const prefix = `${query.chain}:${query.network}:`;
     const rows = this.d.db
-      .prepare(
-        "SELECT DISTINCT json_extract(body, '$.to') AS t FROM receipts WHERE json_extract(body, '$.kind') = 'transfer' LIMIT 100000",
-      )
-      .all() as Array<{ t: string }>;
-    return rows.map((r) => r.t);
+      .prepare(KNOWN_DESTINATIONS_SQL)
+      .all(query.to.toLowerCase(), query.wallet, MAX_DESTINATION_ROWS) as Array<{
+      request_id: string;
+      signer: string;
+      address: string;
+      asset: string;
+    }>;
+    const signersOf = new Map<string, { address: string; signers: Set<string> }>();
+    for (const r of rows) {
+      if (!r.asset.startsWith(prefix) || !sameAddress(query.chain, r.address, query.to)) continue;
+      const group = signersOf.get(r.request_id) ?? { address: r.address, signers: new Set<string>() };
+      group.signers.add(r.signer);
+      signersOf.set(r.request_id, group);
+    }
+    const known = new Set<string>();
+    for (const { address, signers } of signersOf.values())
+      if (signers.has(this.d.nodeId) || signers.size >= query.signers) known.add(address);
+    return [...known];
   }
 
   // ---- authorizations in flight ----

@@ -250,4 +250,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX receipts_completed ON receipts(completed_at_ms);
     `,
   },
+  {
+    version: 6,
+    name: 'receipts by destination and policy wallet (first-time-destination delays)',
+    sql: `
+      -- The gate asks, per evaluation, whether one policy wallet already paid one destination
+      -- (signer-node/docs/policy-api.md, "Known destinations"). Generated from the stored body, so
+      -- receipts stored before this migration are covered too. destination_folded is the ASCII-lowercased
+      -- address (EVM compares case-insensitively); the exact comparison per chain follows in code.
+      ALTER TABLE receipts ADD COLUMN destination_folded TEXT
+        GENERATED ALWAYS AS (lower(json_extract(body, '$.to'))) VIRTUAL;
+      ALTER TABLE receipts ADD COLUMN wallet TEXT GENERATED ALWAYS AS (json_extract(body, '$.wallet')) VIRTUAL;
+      CREATE INDEX receipts_destination ON receipts(destination_folded, wallet, completed_at_ms);
+    `,
+  },
 ];
