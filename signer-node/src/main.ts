@@ -41,7 +41,7 @@ async function start(configPath: string): Promise<void> {
   });
   const keys = await openNodeKeys(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(join(config.dataDir, DATABASE_FILE));
+  const db = openDatabase(join(config.dataDir, DATABASE_FILE), { durability: config.durability });
   const audit = new AuditLog(db);
   const metrics = new Metrics();
   const transport = new PeerTransport({

@@ -47,6 +47,12 @@ describe('node configuration', () => {
     expect(c.timeouts.roundMs).toBe(30_000);
   });
 
+  it('durability defaults to "critical", accepts "full" and names the field otherwise', () => {
+    expect(parseConfig(valid(), '/etc/coffer').durability).toBe('critical');
+    expect(parseConfig({ ...valid(), durability: 'full' }, '/etc/coffer').durability).toBe('full');
+    expect(fieldOf((c) => (c.durability = 'off'))).toBe('durability');
+  });
+
   it.each([
     ['nodeId', (c: Record<string, unknown>) => (c.nodeId = 'Node A')],
     ['listen.port', (c: Record<string, unknown>) => (c.listen = { host: 'x', port: 70000 })],

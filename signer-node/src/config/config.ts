@@ -4,6 +4,7 @@
 // field, so a typo refuses to start rather than running with a default.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { Durability } from '../storage/db.ts';
 
 export type SecretRef = { env: string } | { file: string };
 
@@ -93,6 +94,13 @@ export type NodeConfig = {
   /** Absent: the node refuses every signature. */
   policy?: PolicyConfig;
   chains: ChainsConfig;
+  /**
+   * When a commit reaches the disk (README "Durability"). `full`: every commit is fsynced (survives power
+   * loss). `critical` (default): every commit survives a crash of the process (kill -9); keys, shares,
+   * bans, wallet locks, policy versions, approvals, vetoes and cancellations are fsynced when committed
+   * (and with them everything committed before); a power loss may roll back the latest signing records.
+   */
+  durability: Durability;
 };
 
 export class ConfigError extends Error {
@@ -172,6 +180,7 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
     'policy',
     'chains',
     'presign',
+    'durability',
   ]);
   const nodeId = str(o.nodeId, 'nodeId', ID, 'must be 1–32 of a-z, 0-9, "-" (starting alphanumeric)');
   const l = obj(o.listen, 'listen');
@@ -216,6 +225,12 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
   const policy = o.policy === undefined ? undefined : parsePolicyConfig(o.policy, baseDir);
   const chains = o.chains === undefined ? {} : parseChains(o.chains);
   const presign = parsePresign(o.presign);
+  let durability: Durability = 'critical';
+  if (o.durability !== undefined) {
+    if (o.durability !== 'critical' && o.durability !== 'full')
+      throw new ConfigError('durability', 'must be "critical" or "full"');
+    durability = o.durability;
+  }
   return {
     nodeId,
     listen,
@@ -228,6 +243,7 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
     ...(policy ? { policy } : {}),
     chains,
     presign,
+    durability,
   };
 }
 

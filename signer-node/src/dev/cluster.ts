@@ -384,10 +384,17 @@ export class NodeProcess {
     const timeoutMs = opts.timeoutMs ?? 30_000;
     this.stderr = '';
     this.stdout = '';
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'start', '--config', this.spec.config], {
-      env: { ...process.env, ...this.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // COFFER_NODE_EXEC_ARGS: extra Node options for every node process (e.g. `--cpu-prof --cpu-prof-dir=DIR`
+    // to profile the dev cluster; Node does not accept --cpu-prof in NODE_OPTIONS).
+    const execArgs = (process.env.COFFER_NODE_EXEC_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(
+      process.execPath,
+      [...execArgs, '--import', TSX, MAIN, 'start', '--config', this.spec.config],
+      {
+        env: { ...process.env, ...this.env, ...opts.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => {
       this.stdout += d.toString();

@@ -13,7 +13,7 @@ import {
 import { signedPolicyVersionFromWire } from '@coffer/policy/wire';
 import type { AuditLog } from '../audit/log.ts';
 import type { PolicyConfig } from '../config/config.ts';
-import type { NodeDatabase } from '../storage/db.ts';
+import { durably, type NodeDatabase } from '../storage/db.ts';
 
 /** A version refused by this node: `field` names what was wrong, `reason` says why. */
 export class PolicyVersionError extends Error {
@@ -130,20 +130,22 @@ export class PolicyGovernance {
     initial: boolean,
     source: string,
   ): void {
-    this.db
-      .prepare(
-        `INSERT OR IGNORE INTO policy_versions (version, digest, document, signatures, received_at_ms, initial, source)
+    durably(this.db, () =>
+      this.db
+        .prepare(
+          `INSERT OR IGNORE INTO policy_versions (version, digest, document, signatures, received_at_ms, initial, source)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        version,
-        digest,
-        JSON.stringify(signed.document),
-        JSON.stringify(signed.signatures),
-        receivedAtMs,
-        initial ? 1 : 0,
-        source,
-      );
+        )
+        .run(
+          version,
+          digest,
+          JSON.stringify(signed.document),
+          JSON.stringify(signed.signatures),
+          receivedAtMs,
+          initial ? 1 : 0,
+          source,
+        ),
+    );
     this.cache = undefined;
   }
 

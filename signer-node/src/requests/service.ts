@@ -37,7 +37,7 @@ import {
 } from '../policy/bundle.ts';
 import { SessionError, type SessionManager } from '../sessions/manager.ts';
 import { messageLengthOk } from '../sessions/parties.ts';
-import type { NodeDatabase } from '../storage/db.ts';
+import { durably, type NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
 import type { Metrics } from '../util/metrics.ts';
@@ -537,13 +537,15 @@ export class RequestService {
     approvals.push(approval);
     approvals.sort((a, b) => (a.approverId < b.approverId ? -1 : a.approverId > b.approverId ? 1 : 0));
     const next = bundleToJson({ ...bundle, approvals });
-    this.store.transition(
-      r.id,
-      r.status,
-      r.status,
-      actor,
-      { bundle: next },
-      `approval by ${approval.approverId}`,
+    durably(this.d.db, () =>
+      this.store.transition(
+        r.id,
+        r.status,
+        r.status,
+        actor,
+        { bundle: next },
+        `approval by ${approval.approverId}`,
+      ),
     );
   }
 
@@ -579,7 +581,16 @@ export class RequestService {
     if (!canCancel(r.status)) {
       // Kept even so: this node's copy may be behind (or misreported by its coordinator), and the policy
       // gate counts every veto this node holds when it is asked to sign.
-      this.store.transition(r.id, r.status, r.status, actor, { bundle: next }, `veto by ${veto.approverId}`);
+      durably(this.d.db, () =>
+        this.store.transition(
+          r.id,
+          r.status,
+          r.status,
+          actor,
+          { bundle: next },
+          `veto by ${veto.approverId}`,
+        ),
+      );
       throw new ApiError(
         409,
         'request-closed',
@@ -587,13 +598,15 @@ export class RequestService {
         'id',
       );
     }
-    const done = this.store.transition(
-      r.id,
-      r.status,
-      'cancelled',
-      actor,
-      { bundle: next },
-      `vetoed by ${veto.approverId}`,
+    const done = durably(this.d.db, () =>
+      this.store.transition(
+        r.id,
+        r.status,
+        'cancelled',
+        actor,
+        { bundle: next },
+        `vetoed by ${veto.approverId}`,
+      ),
     );
     if (!done) throw new ApiError(409, 'request-closed', `request ${r.id} changed status; retry`, 'id');
   }
@@ -609,13 +622,15 @@ export class RequestService {
         `request ${id} is ${r.status}; it can no longer be cancelled`,
         'id',
       );
-    const done = this.store.transition(
-      r.id,
-      r.status,
-      'cancelled',
-      `api:${apiKey.id}`,
-      {},
-      'cancelled by the initiator',
+    const done = durably(this.d.db, () =>
+      this.store.transition(
+        r.id,
+        r.status,
+        'cancelled',
+        `api:${apiKey.id}`,
+        {},
+        'cancelled by the initiator',
+      ),
     );
     if (!done) throw new ApiError(409, 'request-closed', `request ${id} changed status; retry`, 'id');
     const wallet = this.d.wallets.get(r.keyId);
@@ -680,13 +695,15 @@ export class RequestService {
     if (topic === 'request.cancelled') {
       if (from !== r.origin) throw new Error(`${topic}: only the coordinator ${r.origin} cancels ${r.id}`);
       if (canCancel(r.status))
-        this.store.transition(
-          r.id,
-          r.status,
-          'cancelled',
-          `peer:${from}`,
-          {},
-          'cancelled at the coordinator',
+        durably(this.d.db, () =>
+          this.store.transition(
+            r.id,
+            r.status,
+            'cancelled',
+            `peer:${from}`,
+            {},
+            'cancelled at the coordinator',
+          ),
         );
       return;
     }

@@ -30,7 +30,7 @@ import { derivePublicKey } from '@coffer/tss/simulator';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
-import type { NodeDatabase } from '../storage/db.ts';
+import { durably, type NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
 import type { Envelope } from '../transport/envelope.ts';
 import type { PeerTransport } from '../transport/peers.ts';
@@ -302,11 +302,14 @@ export class SessionManager {
    * re-sealed share): sessions of that wallet with the peer are refused until the wallet is refreshed.
    */
   clearBan(peer: string, actor: string): boolean {
-    this.o.audit.append('peer.ban-cleared', actor, peer, {});
-    const cleared =
-      this.o.db
-        .prepare('UPDATE peer_bans SET cleared_at = ? WHERE peer_id = ? AND cleared_at IS NULL')
-        .run(now(), peer).changes > 0;
+    const cleared = durably(this.o.db, () => {
+      this.o.audit.append('peer.ban-cleared', actor, peer, {});
+      return (
+        this.o.db
+          .prepare('UPDATE peer_bans SET cleared_at = ? WHERE peer_id = ? AND cleared_at IS NULL')
+          .run(now(), peer).changes > 0
+      );
+    });
     if (cleared) this.scheduleRefill(0);
     return cleared;
   }
@@ -1224,12 +1227,14 @@ export class SessionManager {
     for (const p of peers) {
       if (p === this.o.nodeId) continue;
       const why = `${reason} in session ${run.id}`;
-      this.o.db
-        .prepare(
-          'INSERT OR REPLACE INTO peer_bans (peer_id, reason, banned_at, cleared_at) VALUES (?, ?, ?, NULL)',
-        )
-        .run(p, why, now());
-      this.o.audit.append('peer.banned', this.o.nodeId, p, { session: run.id, reason });
+      durably(this.o.db, () => {
+        this.o.db
+          .prepare(
+            'INSERT OR REPLACE INTO peer_bans (peer_id, reason, banned_at, cleared_at) VALUES (?, ?, ?, NULL)',
+          )
+          .run(p, why, now());
+        this.o.audit.append('peer.banned', this.o.nodeId, p, { session: run.id, reason });
+      });
       // Every ECDSA share this node holds with the peer: a selective-failure attacker probes the
       // setups of all its wallets, and a tampered session that happened to succeed leaked a bit too.
       for (const w of this.o.wallets.list())
@@ -1245,12 +1250,14 @@ export class SessionManager {
     const wallet = this.o.wallets.get(walletId);
     const peerIndex = wallet ? wallet.participants.indexOf(peer) + 1 : 0;
     if (!wallet || peerIndex === 0) return;
-    this.o.db
-      .prepare(
-        'INSERT OR IGNORE INTO unusable_setups (key_id, peer_id, reason, marked_at) VALUES (?, ?, ?, ?)',
-      )
-      .run(walletId, peer, reason, now());
-    this.o.audit.append('wallet.setup-discarded', this.o.nodeId, walletId, { peer, reason });
+    durably(this.o.db, () => {
+      this.o.db
+        .prepare(
+          'INSERT OR IGNORE INTO unusable_setups (key_id, peer_id, reason, marked_at) VALUES (?, ?, ?, ?)',
+        )
+        .run(walletId, peer, reason, now());
+      this.o.audit.append('wallet.setup-discarded', this.o.nodeId, walletId, { peer, reason });
+    });
     // The stored share must not carry the setup either (a restored or copied database row aside).
     this.resealChain = this.resealChain.then(async () => {
       try {

@@ -5,7 +5,7 @@
 import type { Keystore } from '@coffer/hsm';
 import { KeyShare, type SchemeId } from '@coffer/tss';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import type { NodeDatabase } from '../storage/db.ts';
+import { durably, type NodeDatabase } from '../storage/db.ts';
 
 export type Wallet = {
   id: string;
@@ -80,29 +80,31 @@ export class WalletStore {
     const keyId = bytesToHex(share.keyId);
     const sealed = await this.seal(share, keyId);
     const now = new Date().toISOString();
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
+    durably(this.db, () =>
+      this.db.transaction(() => {
+        this.db
+          .prepare(
+            `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          keyId,
-          share.scheme,
-          share.threshold,
-          share.parties,
-          bytesToHex(share.publicKey),
-          bytesToHex(share.chainCode),
-          meta.label,
-          now,
-          JSON.stringify(meta.participants),
-          share.index,
-        );
-      this.db
-        .prepare('INSERT INTO sealed_shares (key_id, generation, sealed, created_at) VALUES (?, 0, ?, ?)')
-        .run(keyId, sealed, now);
-      alsoInTransaction();
-    })();
+          )
+          .run(
+            keyId,
+            share.scheme,
+            share.threshold,
+            share.parties,
+            bytesToHex(share.publicKey),
+            bytesToHex(share.chainCode),
+            meta.label,
+            now,
+            JSON.stringify(meta.participants),
+            share.index,
+          );
+        this.db
+          .prepare('INSERT INTO sealed_shares (key_id, generation, sealed, created_at) VALUES (?, 0, ?, ?)')
+          .run(keyId, sealed, now);
+        alsoInTransaction();
+      })(),
+    );
     return this.get(keyId)!;
   }
 
@@ -138,33 +140,39 @@ export class WalletStore {
     if (!wallet) throw new Error(`no wallet ${keyId}`);
     if (wallet.shareIndex !== share.index) throw new Error(`share index does not match wallet ${keyId}`);
     const sealed = await this.seal(share, keyId);
-    this.db.transaction(() => {
-      const changed = this.db
-        .prepare(
-          `UPDATE sealed_shares SET sealed = ?, created_at = ?
+    durably(this.db, () =>
+      this.db.transaction(() => {
+        const changed = this.db
+          .prepare(
+            `UPDATE sealed_shares SET sealed = ?, created_at = ?
            WHERE key_id = ? AND generation = (SELECT MAX(generation) FROM sealed_shares WHERE key_id = ?)`,
-        )
-        .run(sealed, new Date().toISOString(), keyId, keyId).changes;
-      if (changed !== 1) throw new Error(`wallet ${keyId} has no sealed share on this node`);
-      alsoInTransaction();
-    })();
+          )
+          .run(sealed, new Date().toISOString(), keyId, keyId).changes;
+        if (changed !== 1) throw new Error(`wallet ${keyId} has no sealed share on this node`);
+        alsoInTransaction();
+      })(),
+    );
   }
 
   /** Sets the review lock (DESIGN §3 item 6); false when the wallet was already locked. */
   lock(keyId: string, reason: string): boolean {
-    return (
-      this.db
-        .prepare('UPDATE wallets SET locked_reason = ? WHERE key_id = ? AND locked_reason IS NULL')
-        .run(reason.slice(0, 500), keyId).changes > 0
+    return durably(
+      this.db,
+      () =>
+        this.db
+          .prepare('UPDATE wallets SET locked_reason = ? WHERE key_id = ? AND locked_reason IS NULL')
+          .run(reason.slice(0, 500), keyId).changes > 0,
     );
   }
 
   /** Clears the review lock; false when the wallet was not locked. */
   clearLock(keyId: string): boolean {
-    return (
-      this.db
-        .prepare('UPDATE wallets SET locked_reason = NULL WHERE key_id = ? AND locked_reason IS NOT NULL')
-        .run(keyId).changes > 0
+    return durably(
+      this.db,
+      () =>
+        this.db
+          .prepare('UPDATE wallets SET locked_reason = NULL WHERE key_id = ? AND locked_reason IS NOT NULL')
+          .run(keyId).changes > 0,
     );
   }
 
