@@ -3,6 +3,7 @@
 // 32-byte seed is sealed under the KEK like a share and held here, in memory, only while the keystore
 // is open.
 
+import { createPrivateKey, type KeyObject, sign as nodeSign } from 'node:crypto';
 import { randomBytes } from '@noble/ciphers/utils.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { HsmError } from './errors.ts';
@@ -31,20 +32,37 @@ export function publicKeyOfSeed(seed: Uint8Array): Uint8Array {
   return ed25519.getPublicKey(seed);
 }
 
-/** An Ed25519 identity whose seed was unsealed into process memory. */
+/** PKCS#8 DER prefix of an Ed25519 private key (RFC 8410 §7): the 32-byte seed follows. */
+const PKCS8_ED25519_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
+
+/**
+ * An Ed25519 identity whose seed was unsealed into process memory. It signs with Node's OpenSSL
+ * (RFC 8032 Ed25519, deterministic: the same signatures as noble, ~30x faster — it signs every peer
+ * envelope); the seed is handed to OpenSSL once, as a private KeyObject.
+ */
 export class SealedIdentity implements NodeIdentity {
   readonly algorithm = 'ed25519';
   readonly storage = 'sealed';
-  #seed: Uint8Array | undefined;
+  #key: KeyObject | undefined;
   readonly #publicKey: Uint8Array;
 
-  /** Takes ownership of `seed`. */
+  /** Takes ownership of `seed` (zeroed once OpenSSL holds the key). */
   constructor(seed: Uint8Array) {
     if (!(seed instanceof Uint8Array) || seed.length !== 32) {
       throw new HsmError('invalid-argument', 'Ed25519 identity seed must be 32 bytes');
     }
-    this.#seed = seed;
     this.#publicKey = ed25519.getPublicKey(seed);
+    const der = new Uint8Array(PKCS8_ED25519_PREFIX.length + 32);
+    der.set(PKCS8_ED25519_PREFIX);
+    der.set(seed, PKCS8_ED25519_PREFIX.length);
+    try {
+      this.#key = createPrivateKey({ key: Buffer.from(der.buffer), format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+      seed.fill(0);
+    }
   }
 
   get publicKey(): Uint8Array {
@@ -52,15 +70,14 @@ export class SealedIdentity implements NodeIdentity {
   }
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
-    if (this.#seed === undefined)
+    if (this.#key === undefined)
       throw new HsmError('keystore-closed', 'identity key used after the keystore was closed');
-    return ed25519.sign(message, this.#seed);
+    return new Uint8Array(nodeSign(null, message, this.#key));
   }
 
-  /** Zeroes the seed; later sign() calls fail with keystore-closed. */
+  /** Drops the key; later sign() calls fail with keystore-closed. */
   wipe(): void {
-    this.#seed?.fill(0);
-    this.#seed = undefined;
+    this.#key = undefined;
   }
 
   toJSON(): Record<string, unknown> {
