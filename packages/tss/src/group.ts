@@ -1,5 +1,6 @@
 // The two prime-order groups Coffer signs in, behind one small interface, so that share checks,
 // Lagrange interpolation and derivation are written once. Arithmetic is @noble/curves'.
+import { mulAddUnsafe } from '@noble/curves/abstract/curve.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE, numberToBytesLE } from '@noble/curves/utils.js';
@@ -23,6 +24,11 @@ export type Group = {
   encodeScalar(value: bigint): Uint8Array;
   base(scalar: bigint): GroupPoint;
   zero(): GroupPoint;
+  /**
+   * Σ scalars[i]·points[i] for PUBLIC points and scalars only (noble's variable-time Strauss–Shamir
+   * `mulAddUnsafe`): share-consistency checks on public shares with Lagrange coefficients.
+   */
+  publicCombination(points: readonly GroupPoint[], scalars: readonly bigint[]): GroupPoint;
 };
 
 const mod = (a: bigint, n: bigint) => {
@@ -39,6 +45,8 @@ export const secp256k1Group: Group = {
   encodeScalar: (v) => numberToBytesBE(v, 32),
   base: (s) => wrapSecp(secp256k1.Point.BASE.multiply(s)),
   zero: () => wrapSecp(secp256k1.Point.ZERO),
+  publicCombination: (points, scalars) =>
+    wrapSecp(mulAddUnsafe(secp256k1.Point, points.map(unwrap<SecpPoint>), [...scalars])),
 };
 
 export const ed25519Group: Group = {
@@ -50,6 +58,8 @@ export const ed25519Group: Group = {
   encodeScalar: (v) => numberToBytesLE(v, 32),
   base: (s) => wrapEd(ed25519.Point.BASE.multiply(s)),
   zero: () => wrapEd(ed25519.Point.ZERO),
+  publicCombination: (points, scalars) =>
+    wrapEd(mulAddUnsafe(ed25519.Point, points.map(unwrap<EdPoint>), [...scalars])),
 };
 
 export function groupOf(scheme: SchemeId): Group {

@@ -80,6 +80,13 @@ export class ByteReader {
   raw(length: number, field: string): Uint8Array {
     return Uint8Array.from(this.take(length, field));
   }
+  /**
+   * Fixed-length field as a view into the input (no copy): only for callers that own the input
+   * buffer and never mutate it, such as a decoder working on its own copy.
+   */
+  view(length: number, field: string): Uint8Array {
+    return this.take(length, field);
+  }
   /** u32 length prefix, bounded by `maxLength`, optionally exact. */
   bytes(field: string, opts: { max: number; exact?: number }): Uint8Array {
     const length = this.u32(`${field}.length`);

@@ -42,7 +42,9 @@ export function encodeSetup(peers: readonly PeerSetup[]): Uint8Array {
 
 /** Strict decoding of the setup for party `index` of `parties`; every other party appears once. */
 export function decodeSetup(bytes: Uint8Array, index: number, parties: number): EcdsaSetup {
-  const r = new ByteReader(bytes);
+  // One private copy of the input; seeds and leaves are views into it (hundreds of 32-byte fields
+  // per peer: copying each one separately dominated loading a share).
+  const r = new ByteReader(Uint8Array.from(bytes));
   const version = r.u8('setup.version');
   if (version !== SECRET_VERSION) throw new DecodeError(`setup.version: unsupported version ${version}`);
   const count = r.u8('setup.count');
@@ -68,16 +70,16 @@ export function decodeSetup(bytes: Uint8Array, index: number, parties: number): 
       });
       continue;
     }
-    const zeroSeed = r.raw(32, `setup[${k}].zeroSeed`);
-    const delta = r.raw(32, `setup[${k}].delta`);
+    const zeroSeed = r.view(32, `setup[${k}].zeroSeed`);
+    const delta = r.view(32, `setup[${k}].delta`);
     const senderLeaves = Array.from({ length: BLOCKS }, (_, b) => {
       const punctured = (delta[(2 * b) >> 3]! >>> ((2 * b) & 7)) & 3;
       return Array.from({ length: 4 }, (_, x) =>
-        x === punctured ? new Uint8Array(0) : r.raw(32, `setup[${k}].senderLeaves[${b}][${x}]`),
+        x === punctured ? new Uint8Array(0) : r.view(32, `setup[${k}].senderLeaves[${b}][${x}]`),
       );
     });
     const receiverLeaves = Array.from({ length: BLOCKS }, (_, b) =>
-      Array.from({ length: 4 }, (_, x) => r.raw(32, `setup[${k}].receiverLeaves[${b}][${x}]`)),
+      Array.from({ length: 4 }, (_, x) => r.view(32, `setup[${k}].receiverLeaves[${b}][${x}]`)),
     );
     peers.set(peer, {
       peer,
@@ -115,5 +117,17 @@ export function validateEcdsaMaterial(
 ): void {
   if (secret.length === 32 && view.publicMaterial.length === 0) return;
   decodePublicMaterial(view.publicMaterial);
-  decodeSetup(secret.subarray(32), view.index, view.parties);
+  decodedSetups.set(secret, decodeSetup(secret.subarray(32), view.index, view.parties));
+}
+
+// The setup decoded by the load-time check, handed to the signing code's first use of the same
+// share (share.ts) instead of being decoded a second time. Keyed by the share's own secret buffer,
+// so it lives exactly as long as the share; taken once.
+const decodedSetups = new WeakMap<Uint8Array, EcdsaSetup>();
+
+/** The setup validateEcdsaMaterial decoded from `secret`, if any (removed from the table). */
+export function takeDecodedSetup(secret: Uint8Array): EcdsaSetup | undefined {
+  const setup = decodedSetups.get(secret);
+  decodedSetups.delete(secret);
+  return setup;
 }

@@ -14,6 +14,7 @@ import {
   type EcdsaSetup,
   encodeSetup,
   type PeerSetup,
+  takeDecodedSetup,
 } from './material.ts';
 import { bytesToNumberBE, type Point, Point as PointClass } from './scalar.ts';
 
@@ -61,7 +62,7 @@ function parseShare(share: KeyShare): LoadedShare {
     threshold: share.threshold,
     parties: share.parties,
     x: bytesToNumberBE(secret.subarray(0, 32)),
-    setup: decodeSetup(secret.subarray(32), share.index, share.parties),
+    setup: takeDecodedSetup(secret) ?? decodeSetup(secret.subarray(32), share.index, share.parties),
     setupId: decodePublicMaterial(share.publicMaterial).setupId,
     keyId: share.keyId,
     groupPoint: share.groupPoint,

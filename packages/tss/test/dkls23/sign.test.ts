@@ -58,6 +58,19 @@ describe('DKLs23 key generation and signing, 2-of-3', () => {
     expect(() => build(Uint8Array.of(...secret, 0))).toThrow(/setup/);
   });
 
+  it('shares loaded from bytes sign with the setup decoded by the load-time check', () => {
+    const bytes = pick(shares, [1, 3]).map((s) => s.toBytes());
+    const loaded = bytes.map((b) => KeyShare.fromBytes(b));
+    // The caller's buffers may be reused afterwards: the loaded shares keep their own copy.
+    for (const b of bytes) b.fill(0);
+    const digest = seededRng('loaded-digest')(32);
+    const sig = sign(loaded, digest, 'sign-loaded');
+    expect(secp256k1.verify(sig.subarray(0, 64), digest, shares[0]!.publicKey, { prehash: false })).toBe(
+      true,
+    );
+    expect(loaded.map((s) => s.toBytes())).toEqual(pick(shares, [1, 3]).map((s) => s.toBytes()));
+  });
+
   it('never prints the secret share or setup', () => {
     const s = shares[0]!;
     expect(JSON.stringify(s)).toContain('<redacted>');
