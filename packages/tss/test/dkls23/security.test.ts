@@ -148,8 +148,36 @@ describe('DKLs23 multiplication and Γ checks', () => {
       expect(abort.reason).toBe('multiplication-check-failed');
       expect(abort.culprits).toEqual([3]);
       expect(abort.banned).toEqual([3]);
+      expect(abort.message).toContain(`${name} check failed`);
     });
   }
+
+  it('Γ^u and Γ^v shifted by opposite offsets (errors a fixed combination of the two checks would cancel) abort and ban the sender', () => {
+    for (const factor of [1n, N - 1n, 2n]) {
+      __TESTS.clearBans();
+      const abort = abortOf(() =>
+        run(
+          pick(shares, [1, 3]),
+          `gamma-cancel-${factor}`,
+          rewrite(
+            (i) => i.round === 2 && !i.broadcast && i.from === 3,
+            (p) => {
+              // Γ^u + factor·G and Γ^v − G: E_u + factor·E_v = O.
+              const gammaU = Point.fromBytes(p.subarray(GAMMA_U, GAMMA_U + 33));
+              const gammaV = Point.fromBytes(p.subarray(GAMMA_V, GAMMA_V + 33));
+              p.set(pointBytes(gammaU.add(Point.BASE.multiply(factor))), GAMMA_U);
+              p.set(pointBytes(gammaV.subtract(Point.BASE)), GAMMA_V);
+              return p;
+            },
+          ),
+        ),
+      );
+      expect(abort.reason).toBe('multiplication-check-failed');
+      expect(abort.culprits).toEqual([3]);
+      expect(abort.banned).toEqual([3]);
+      expect(abort.message).toContain('Γ^u check failed');
+    }
+  });
 
   it('a tampered ψ gives no signature (final verification fails)', () => {
     const abort = abortOf(() =>

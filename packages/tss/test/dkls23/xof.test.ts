@@ -29,4 +29,17 @@ describe('prefixed TurboSHAKE256 used by the OT PRG and pads', () => {
       }
     }
   });
+
+  it('returns an independent array per call (callers hold several PRG outputs at once)', () => {
+    const rng = seededRng('xof-independent');
+    const prefix = rng(32);
+    const xof = prefixedXof(prefix, 0x0b, 84);
+    const [a, b] = [rng(34), rng(34)];
+    const first = xof(a);
+    const second = xof(b);
+    const joined = (data: Uint8Array) => Uint8Array.of(...prefix, ...data);
+    expect(first).toEqual(turboshake256(joined(a), { dkLen: 84, D: 0x0b }));
+    expect(second).toEqual(turboshake256(joined(b), { dkLen: 84, D: 0x0b }));
+    expect(first.buffer).not.toBe(second.buffer);
+  });
 });

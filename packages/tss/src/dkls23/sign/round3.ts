@@ -6,6 +6,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import { ProtocolAbort } from '../../errors.ts';
 import type { RoundInbox } from '../../party.ts';
+import type { Rng } from '../../rng.ts';
 import { MulCheckError, mulReceiverFinish } from '../multiplication.ts';
 import {
   baseMul,
@@ -15,6 +16,7 @@ import {
   Point as P,
   type Point,
   pointBytes,
+  publicMul,
   secretMul,
 } from '../scalar.ts';
 import type { SignContext } from './context.ts';
@@ -81,20 +83,22 @@ export function signRound3(state: Round2State, inbox: RoundInbox, host: RoundHos
     // Step 8 (consistency checks): χ_{i,j}·R_j = Γ^u_j + d^u·G and χ_{i,j}·pk_j = Γ^v_j + d^v·G,
     // binding P_j's multiplication inputs to the R_j and pk_j it published.
     const chi = state.receivers.get(j)!.b;
-    if (!secretMul(b.R, chi).equals(d.gammaU.add(baseMul(dU))))
-      banAndAbort(
-        ctx,
-        j,
-        'multiplication-check-failed',
-        'Γ^u check failed: multiplication input differs from r_j',
-      );
-    if (!secretMul(b.pk, chi).equals(d.gammaV.add(baseMul(dV))))
+    if (!gammaChecksHold(state.rng, chi, b, d.gammaU, d.gammaV, dU, dV)) {
+      // Rare path: the separate checks name the one that failed.
+      if (!secretMul(b.R, chi).equals(d.gammaU.add(baseMul(dU))))
+        banAndAbort(
+          ctx,
+          j,
+          'multiplication-check-failed',
+          'Γ^u check failed: multiplication input differs from r_j',
+        );
       banAndAbort(
         ctx,
         j,
         'multiplication-check-failed',
         'Γ^v check failed: multiplication input differs from sk_j',
       );
+    }
     psiSum += d.psi;
     uSum += state.cu.get(j)! + dU;
     vSum += state.cv.get(j)! + dV;
@@ -115,6 +119,30 @@ export function signRound3(state: Round2State, inbox: RoundInbox, host: RoundHos
   // R in affine form (Z = 1): the online round reads x(R) and y(R) without a field inversion.
   const affineR = P.fromAffine(R.toAffine());
   return { ctx, sid: state.sid, echo2: host.digest(2, state.broadcast2), R: affineR, u, v, phi: state.phi };
+}
+
+/**
+ * Both step-8 checks at once (intentional divergence: one secret-scalar product instead of two).
+ * With ρ drawn here from this party's RNG, after P_j's messages fixed every term:
+ *   χ·(R_j + ρ·pk_j) = (Γ^u + ρ·Γ^v) + (d^u + ρ·d^v)·G.
+ * If the checks hold this holds; if either fails, the errors E_u, E_v (points in a group of prime
+ * order, fixed before ρ) satisfy E_u + ρ·E_v = O for at most one ρ, so a cheating P_j passes with
+ * probability at most 2^-128 and learns nothing the separate checks would not tell it. χ stays
+ * under noble's constant-shape multiply; ρ multiplies public points only and is never reused.
+ */
+function gammaChecksHold(
+  rng: Rng,
+  chi: bigint,
+  peer: { R: Point; pk: Point },
+  gammaU: Point,
+  gammaV: Point,
+  dU: bigint,
+  dV: bigint,
+): boolean {
+  const rho = bytesToNumberBE(rng(16)) + 1n;
+  const left = secretMul(peer.R.add(publicMul(peer.pk, rho)), chi);
+  const right = gammaU.add(publicMul(gammaV, rho)).add(baseMul(dU + rho * dV));
+  return left.equals(right);
 }
 
 /** r = x(R) mod n. */
