@@ -180,7 +180,7 @@ describe('three signer-node processes', () => {
     expect(Object.keys(docs.body.paths as object)).toContain('/v1/sign');
   });
 
-  it('signs 2-of-3 with one node down and refuses with "not enough signers" with two down', async () => {
+  it('signs 2-of-3 with one node down (also one that died since it was last heard from) and refuses with "not enough signers" with two down', async () => {
     const [a, b, cc] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0], (typeof c.nodes)[0]];
     const w = wallets.get('schnorr-secp256k1-tr')!;
     await cc.kill9();
@@ -198,6 +198,19 @@ describe('three signer-node processes', () => {
     await Promise.all([b.start(), cc.start()]);
     const again = await sign(2, w.id, digest(13));
     expect(again.status, JSON.stringify(again.body)).toBe(200);
+    // node-a takes a peer it heard from within the last seconds as up without probing it. Right after a
+    // signing with node-b, node-b dies: the start cannot reach it, node-a probes afresh and signs with
+    // node-c instead of failing the request.
+    const warm = await sign(0, w.id, digest(14));
+    expect(warm.body.signers).toEqual(['node-a', 'node-b']);
+    await b.kill9();
+    const rerouted = await sign(0, w.id, digest(15));
+    expect(rerouted.status, JSON.stringify(rerouted.body)).toBe(200);
+    expect(rerouted.body.signers).toEqual(['node-a', 'node-c']);
+    expect(
+      verifySignature('schnorr-secp256k1-tr', w.publicKey, digest(15), rerouted.body.signature as string),
+    ).toBe(true);
+    await b.start();
     expect(
       (
         await api(a, 'GET', `/v1/requests/${refused.body.id ?? 'req-000000000000000000000000'}`, {

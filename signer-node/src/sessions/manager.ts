@@ -167,6 +167,8 @@ const REFILL_FIRST_MS = 1_500;
 const MAX_PENDING_SESSIONS = 256;
 const MAX_PENDING_PER_SESSION = 512;
 const MAX_RUNNING = 64;
+/** A peer heard from this recently is taken as up without a health probe (sign() retries once if not). */
+const LIVENESS_MS = 2_000;
 
 export type ManagerOptions = {
   nodeId: string;
@@ -419,11 +421,30 @@ export class SessionManager {
       throw new SessionError('invalid-request', `request is longer than ${MAX_REQUEST_CHARS} characters`, {
         field: 'request',
       });
+    try {
+      return await this.signOnce(wallet, req, actor, false);
+    } catch (e) {
+      // A peer taken as up from recent traffic may have gone down since: probe every peer and try once
+      // more (a new session with fresh nonces; the first one released nothing that signs).
+      const culprits = e instanceof SessionError ? (e.details.culprits ?? []) : [];
+      if (!(e instanceof SessionError) || !/peer-unreachable/.test(e.message) || culprits.length === 0)
+        throw e;
+      for (const c of culprits) this.o.transport.noteUp(c, false);
+      return this.signOnce(wallet, req, actor, true);
+    }
+  }
+
+  private async signOnce(
+    wallet: Wallet,
+    req: { walletId: string; message: Uint8Array; path: string; requestId: string; request?: string },
+    actor: string,
+    probeAll: boolean,
+  ): Promise<{ signature: string; signers: string[]; sessionId: string }> {
     const { banned, unusable } = this.excludedPeers(wallet.id);
     const candidates = wallet.participants.filter(
       (p) => p !== this.o.nodeId && !banned.has(p) && !unusable.has(p),
     );
-    const reachable = await this.probe(candidates);
+    const reachable = await this.probe(candidates, probeAll);
     if (wallet.scheme === 'ecdsa-secp256k1' && this.pool.config.poolSize > 0) {
       const entry = this.pool.take(wallet.id, req.path, (signers) =>
         signers.every((s) => s === this.o.nodeId || reachable.includes(s)),
@@ -641,21 +662,30 @@ export class SessionManager {
     });
   }
 
-  private async probe(peers: string[]): Promise<string[]> {
+  /**
+   * The peers among `peers` that are up: those heard from within LIVENESS_MS (they took or sent an
+   * envelope; no extra round trip), the others (all with `all`) asked GET /healthz.
+   */
+  private async probe(peers: string[], all = false): Promise<string[]> {
+    const heard = all ? new Set<string>() : this.o.transport.recentlyHeard(peers, LIVENESS_MS);
+    const ask = peers.filter((p) => !heard.has(p));
     const ok = await Promise.all(
-      peers.map(async (p) => {
+      ask.map(async (p) => {
         try {
           const res = await fetch(`${this.o.transport.peerUrl(p)}/healthz`, {
             signal: AbortSignal.timeout(this.o.probeTimeoutMs),
           });
           await res.arrayBuffer();
+          this.o.transport.noteUp(p, res.ok);
           return res.ok;
         } catch {
+          this.o.transport.noteUp(p, false);
           return false;
         }
       }),
     );
-    return peers.filter((_, i) => ok[i]);
+    const up = new Set(ask.filter((_, i) => ok[i]));
+    return peers.filter((p) => heard.has(p) || up.has(p));
   }
 
   private async coordinate(id: string, start: StartControl, requestId?: string): Promise<Outcome> {

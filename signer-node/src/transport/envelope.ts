@@ -4,10 +4,10 @@
 // XChaCha20-Poly1305 (the header is the associated data, so a ciphertext cannot be moved to another
 // envelope). Decoding is strict: exact layout, bounded lengths, no trailing bytes.
 
+import { verifyEd25519 } from '@coffer/policy/keys';
 import { ByteReader, ByteWriter, DecodeError, Transcript } from '@coffer/tss';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from '@noble/ciphers/utils.js';
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
@@ -156,11 +156,10 @@ export function verifyEnvelopeSignature(
   signature: Uint8Array,
   publicKey: Uint8Array,
 ): boolean {
-  try {
-    return ed25519.verify(signature, signedMessage(signed), publicKey);
-  } catch {
-    return false;
-  }
+  // Strict RFC 8032 verification (canonical S, prime-order key) on the platform's backend (OpenSSL in a
+  // node): the same check approvals and receipts get.
+  if (signature.length !== SIGNATURE_LENGTH || publicKey.length !== 32) return false;
+  return verifyEd25519(bytesToHex(signature), signedMessage(signed), bytesToHex(publicKey));
 }
 
 /** Direction-bound payload key: HKDF(X25519(a, B)) with both node ids in the info. */

@@ -61,6 +61,8 @@ export class PeerTransport {
   private readonly peers = new Map<string, Peer>();
   private readonly seen = new Set<string>();
   private readonly keys = new Map<string, Uint8Array>();
+  /** When each peer last proved it is up: it took an envelope from us, or sent us one that verified. */
+  private readonly heardAt = new Map<string, number>();
   private readonly attempts: number;
   private readonly maxInFlight: number;
 
@@ -87,6 +89,19 @@ export class PeerTransport {
 
   peerUrl(id: string): string | undefined {
     return this.peers.get(id)?.url;
+  }
+
+  /** The peers among `ids` that proved they are up within the last `withinMs`. */
+  recentlyHeard(ids: readonly string[], withinMs: number): Set<string> {
+    const since = Date.now() - withinMs;
+    return new Set(ids.filter((id) => (this.heardAt.get(id) ?? -Infinity) >= since));
+  }
+
+  /** Records that `id` answered (a health probe, an envelope), or that it did not. */
+  noteUp(id: string, up: boolean): void {
+    if (!this.peers.has(id)) return;
+    if (up) this.heardAt.set(id, Date.now());
+    else this.heardAt.delete(id);
   }
 
   private key(from: string, to: string, peer: Peer): Uint8Array {
@@ -125,7 +140,11 @@ export class PeerTransport {
     const bytes = await sealEnvelope({ ...head, payload }, this.opts.sign);
     peer.inFlight++;
     try {
-      await this.post(peer, bytes);
+      await this.post(peer, bytes).catch((e: unknown) => {
+        this.noteUp(peer.id, false);
+        throw e;
+      });
+      this.noteUp(peer.id, true);
       this.opts.metrics.inc('coffer_peer_envelopes_sent_total');
     } finally {
       peer.inFlight--;
@@ -197,6 +216,7 @@ export class PeerTransport {
       }
     }
     this.seen.add(envelope.id);
+    this.noteUp(envelope.from, true);
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
     this.opts.metrics.inc('coffer_peer_envelopes_received_total');
     return { ok: true, envelope: { ...envelope, payload } };
