@@ -2,7 +2,7 @@
 // multiplied with noble's constant-shape path (`Point.multiply`, which uses a point's wNAF table when
 // `precompute` built one); `multiplyUnsafe` is reserved for public scalars and points (Feldman
 // checks, proof verification). All curve arithmetic is noble's (DESIGN §3).
-import { normalizeZ } from '@noble/curves/abstract/curve.js';
+import { mulAddUnsafe, normalizeZ } from '@noble/curves/abstract/curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -96,6 +96,15 @@ export function secretMul(p: Point, k: bigint): Point {
 /** k·P where both k and P are public (variable time). */
 export function publicMul(p: Point, k: bigint): Point {
   return p.multiplyUnsafe(mod(k));
+}
+
+/**
+ * k·P for a short public scalar (a 128-bit check challenge) and a public point: noble's plain
+ * width-4 wNAF walk over k's bits. `multiplyUnsafe` splits k with the endomorphism, which gives no
+ * shorter walk for a k that is already half-width, and costs more here.
+ */
+export function publicMulShort(p: Point, k: bigint): Point {
+  return mulAddUnsafe(Point, [p], [k]);
 }
 
 export function pointBytes(p: Point): Uint8Array {

@@ -16,7 +16,7 @@ import {
   Point as P,
   type Point,
   pointBytes,
-  publicMul,
+  publicMulShort,
   secretMul,
 } from '../scalar.ts';
 import type { SignContext } from './context.ts';
@@ -140,8 +140,8 @@ function gammaChecksHold(
   dV: bigint,
 ): boolean {
   const rho = bytesToNumberBE(rng(16)) + 1n;
-  const left = secretMul(peer.R.add(publicMul(peer.pk, rho)), chi);
-  const right = gammaU.add(publicMul(gammaV, rho)).add(baseMul(dU + rho * dV));
+  const left = secretMul(peer.R.add(publicMulShort(peer.pk, rho)), chi);
+  const right = gammaU.add(publicMulShort(gammaV, rho)).add(baseMul(dU + rho * dV));
   return left.equals(right);
 }
 
