@@ -1,9 +1,10 @@
 // Approvals: an approver's Ed25519 signature over the exact request digest (which commits to the
 // unsigned transaction bytes and the decoded intent), with its own validity interval.
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { canonicalBytes } from './canonical.ts';
+import { taggedMessage } from './canonical.ts';
 import type { PolicyDocument } from './document.ts';
-import { domainMessage, type SigningKey, verifyEd25519 } from './keys.ts';
+import { type SigningKey, verifyEd25519 } from './keys.ts';
+import { policyIndex } from './lookup.ts';
 
 export const APPROVAL_DOMAIN = 'coffer/approval/1';
 
@@ -34,26 +35,21 @@ export type ApprovalCheck =
   | { ok: false; reason: ApprovalRejection; detail: string };
 
 function payload(approval: UnsignedApproval): Uint8Array {
-  return domainMessage(
-    APPROVAL_DOMAIN,
-    canonicalBytes({
-      approverId: approval.approverId,
-      requestDigest: approval.requestDigest,
-      approvedAtMs: approval.approvedAtMs,
-      expiresAtMs: approval.expiresAtMs,
-    }),
-  );
+  return taggedMessage(APPROVAL_DOMAIN, {
+    approverId: approval.approverId,
+    requestDigest: approval.requestDigest,
+    approvedAtMs: approval.approvedAtMs,
+    expiresAtMs: approval.expiresAtMs,
+  });
 }
 
 export function signApproval(approval: UnsignedApproval, key: SigningKey): Approval {
   return { ...approval, signature: bytesToHex(key.sign(payload(approval))) };
 }
 
+/** The approver's public key (the first group listing the id; the validator makes one id one key). */
 export function approverKey(policy: PolicyDocument, approverId: string): string | undefined {
-  for (const group of policy.approverGroups) {
-    for (const approver of group.approvers) if (approver.id === approverId) return approver.publicKey;
-  }
-  return undefined;
+  return policyIndex(policy).approverKeys.get(approverId);
 }
 
 export interface ApprovalContext {
@@ -118,14 +114,11 @@ export interface Veto {
 }
 
 function vetoPayload(veto: Omit<Veto, 'signature'>): Uint8Array {
-  return domainMessage(
-    VETO_DOMAIN,
-    canonicalBytes({
-      approverId: veto.approverId,
-      requestDigest: veto.requestDigest,
-      vetoedAtMs: veto.vetoedAtMs,
-    }),
-  );
+  return taggedMessage(VETO_DOMAIN, {
+    approverId: veto.approverId,
+    requestDigest: veto.requestDigest,
+    vetoedAtMs: veto.vetoedAtMs,
+  });
 }
 
 export function signVeto(veto: Omit<Veto, 'signature'>, key: SigningKey): Veto {

@@ -2,8 +2,9 @@
 // signatures commit to. Object keys sorted by UTF-16 code units (as RFC 8785), no whitespace; only
 // strings, booleans, null, safe integers, arrays and plain objects (amounts travel as decimal strings,
 // so no float formatting question ever arises).
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { backend } from '#crypto';
 import { PolicyError } from './errors.ts';
 
 export type CanonicalValue =
@@ -46,18 +47,77 @@ function encode(value: unknown, field: string, depth: number): string {
   }
 }
 
+/** Thrown by `fast` on anything it does not encode; `encode` then finds and names the field. */
+const NOT_CANONICAL = Symbol('not canonical');
+
+/**
+ * The same encoding as `encode`, without building a field path for every value (only an error needs
+ * one). Keys sort with the default comparison, which orders strings by UTF-16 code units.
+ */
+function fast(value: unknown, depth: number): string {
+  if (depth > 64) throw NOT_CANONICAL;
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw NOT_CANONICAL;
+      return Object.is(value, -0) ? '0' : String(value);
+    case 'object': {
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + fast(value[i], depth + 1);
+        return `${out}]`;
+      }
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) throw NOT_CANONICAL;
+      const object = value as Record<string, unknown>;
+      const keys = Object.keys(object).sort();
+      let out = '{';
+      for (const key of keys) {
+        const item = object[key];
+        if (item === undefined) continue;
+        out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${fast(item, depth + 1)}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      throw NOT_CANONICAL;
+  }
+}
+
 /** Canonical JSON text of a value; throws `non-canonical` naming the field that cannot be encoded. */
 export function canonicalJson(value: unknown, field = '$'): string {
-  return encode(value, field, 0);
+  try {
+    return fast(value, 0);
+  } catch (error) {
+    if (error !== NOT_CANONICAL) throw error;
+    return encode(value, field, 0);
+  }
 }
 
 export function canonicalBytes(value: unknown): Uint8Array {
   return utf8ToBytes(canonicalJson(value));
 }
 
+/** Domain tag ‖ 0x00 ‖ canonical JSON, as text (UTF-8 of it is what gets signed or hashed). */
+function tagged(domain: string, value: unknown): string {
+  return `${domain}\u0000${canonicalJson(value)}`;
+}
+
+/**
+ * UTF-8 of domain tag ‖ 0x00 ‖ canonical encoding: the message each kind of signature covers, so a
+ * signature of one kind is never valid as another. Same bytes as `domainMessage(domain, canonicalBytes(value))`.
+ */
+export function taggedMessage(domain: string, value: unknown): Uint8Array {
+  return utf8ToBytes(tagged(domain, value));
+}
+
 /** SHA-256 over a domain tag, a zero byte and the canonical encoding: digests of different kinds never collide. */
 export function taggedDigest(domain: string, value: unknown): Uint8Array {
-  return sha256(concatBytes(utf8ToBytes(domain), new Uint8Array([0]), canonicalBytes(value)));
+  return backend.sha256(tagged(domain, value));
 }
 
 export function taggedDigestHex(domain: string, value: unknown): string {

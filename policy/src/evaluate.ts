@@ -21,6 +21,7 @@ import {
   type Tier,
   type Wallet,
 } from './document.ts';
+import { addressKey, type IndexedRule, type PolicyIndex, policyIndex } from './lookup.ts';
 import { type PriceSnapshot, referenceValue, verifyPriceSnapshot } from './price.ts';
 import { type PolicyRequest, requestDigest } from './request.ts';
 
@@ -108,7 +109,7 @@ export interface Trace {
 }
 
 function sameAddress(chain: Chain, a: string, b: string): boolean {
-  return chain === 'evm' ? a.toLowerCase() === b.toLowerCase() : a === b;
+  return addressKey(chain, a) === addressKey(chain, b);
 }
 
 /** Tier routes are one-way whitelists (DESIGN §5): cold → warm; warm → hot or cold; hot → external. */
@@ -128,12 +129,21 @@ class Evaluation {
   readonly trace: Trace = { rulesMatched: [], limits: [], delays: [] };
   value: bigint | undefined;
   valueError: string | undefined;
+  readonly index: PolicyIndex;
+  /** UTC day of week (Sunday = 0) and minute of day of `request.submittedAtMs`, for rule time windows. */
+  readonly submittedDay: number;
+  readonly submittedMinute: number;
 
   constructor(
     readonly policy: PolicyDocument,
     readonly request: PolicyRequest,
     readonly context: EvaluationContext,
-  ) {}
+  ) {
+    this.index = policyIndex(policy);
+    const date = new Date(request.submittedAtMs);
+    this.submittedDay = date.getUTCDay();
+    this.submittedMinute = date.getUTCHours() * 60 + date.getUTCMinutes();
+  }
 
   deny(code: string, detail: string): void {
     this.reasons.push({ code, detail });
@@ -147,18 +157,10 @@ class Evaluation {
   }
 }
 
-function destinationOf(policy: PolicyDocument, wallet: Wallet, to: string): Destination {
-  const target = policy.wallets.find(
-    (w) => w.chain === wallet.chain && w.network === wallet.network && sameAddress(w.chain, w.address, to),
-  );
+function destinationOf(index: PolicyIndex, wallet: Wallet, to: string): Destination {
+  const target = index.walletAt(wallet.chain, wallet.network, to);
   if (target !== undefined) return { kind: 'wallet', wallet: target };
-  const entry = policy.addressBook.find(
-    (e) =>
-      e.chain === wallet.chain &&
-      e.network === wallet.network &&
-      e.tier === wallet.tier &&
-      sameAddress(e.chain, e.address, to),
-  );
+  const entry = index.entryAt(wallet.chain, wallet.network, wallet.tier, to);
   if (entry !== undefined) return { kind: 'address-book', entry };
   return { kind: 'unknown', address: to };
 }
@@ -191,7 +193,7 @@ function checkRoute(e: Evaluation, wallet: Wallet, destination: Destination): vo
 
 function checkScreening(e: Evaluation, chain: Chain, to: string): void {
   const { screening } = e.policy;
-  if (screening.denylist.some((address) => sameAddress(chain, address, to))) {
+  if (e.index.denylisted(chain, to)) {
     e.trace.screening = 'denylist-hit';
     e.deny('screening-denylist', `${to} is on the local denylist`);
     return;
@@ -215,18 +217,17 @@ function checkScreening(e: Evaluation, chain: Chain, to: string): void {
   e.trace.screening = 'clear';
 }
 
-function inTimeWindows(rule: Rule, atMs: number): boolean {
+function inTimeWindows(e: Evaluation, rule: Rule): boolean {
   const windows = rule.when.timeWindows;
   if (windows === undefined) return true;
-  const date = new Date(atMs);
-  const day = date.getUTCDay();
-  const minute = date.getUTCHours() * 60 + date.getUTCMinutes();
+  const day = e.submittedDay;
+  const minute = e.submittedMinute;
   return windows.some((w) => w.days.includes(day) && minute >= w.fromMinute && minute < w.toMinute);
 }
 
 function ruleMatches(
   e: Evaluation,
-  rule: Rule,
+  { rule, intentConditions }: IndexedRule,
   wallet: Wallet,
   destination: Destination | undefined,
 ): boolean {
@@ -235,15 +236,7 @@ function ruleMatches(
   if (c.tiers !== undefined && !c.tiers.includes(wallet.tier)) return false;
   if (c.wallets !== undefined && !c.wallets.includes(wallet.id)) return false;
   if (c.operators !== undefined && !c.operators.includes(request.operator)) return false;
-  if (!inTimeWindows(rule, request.submittedAtMs)) return false;
-  const intentConditions =
-    c.chains !== undefined ||
-    c.assets !== undefined ||
-    c.destination !== undefined ||
-    c.minBaseUnits !== undefined ||
-    c.maxBaseUnits !== undefined ||
-    c.minReference !== undefined ||
-    c.maxReference !== undefined;
+  if (!inTimeWindows(e, rule)) return false;
   if (request.kind === 'raw-digest') {
     // A raw digest has no decoded intent: only rules without intent conditions can speak about it, and
     // only an allow rule that says rawDigest for this wallet can allow it.
@@ -288,18 +281,14 @@ function bandApplies(band: QuorumBand, asset: AssetKey, amount: bigint, value: b
   return true;
 }
 
-function satisfied(
-  policy: PolicyDocument,
-  requirement: Requirement,
-  approvers: ReadonlySet<string>,
-): boolean {
+function satisfied(index: PolicyIndex, requirement: Requirement, approvers: ReadonlySet<string>): boolean {
   if ('group' in requirement) {
-    const group = policy.approverGroups.find((g) => g.id === requirement.group);
+    const group = index.groups.get(requirement.group);
     if (group === undefined) return false;
     return group.approvers.filter((a) => approvers.has(a.id)).length >= requirement.count;
   }
-  if ('all' in requirement) return requirement.all.every((r) => satisfied(policy, r, approvers));
-  return requirement.any.some((r) => satisfied(policy, r, approvers));
+  if ('all' in requirement) return requirement.all.every((r) => satisfied(index, r, approvers));
+  return requirement.any.some((r) => satisfied(index, r, approvers));
 }
 
 function limitApplies(limit: Limit, wallet: string, operator: string, asset: AssetKey | undefined): boolean {
@@ -309,9 +298,26 @@ function limitApplies(limit: Limit, wallet: string, operator: string, asset: Ass
   return true;
 }
 
+/**
+ * The request digests that more than one receipt carries (each node of a signing subset delivers its own
+ * receipt of the same request). Only receipts with one of these need the per-limit de-duplication set;
+ * any other receipt is counted directly. Computed on every evaluation from the receipts given.
+ */
+function repeatedDigests(receipts: readonly Receipt[]): ReadonlySet<string> {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (let i = 0; i < receipts.length; i++) {
+    const digest = receipts[i]!.requestDigest;
+    if (seen.has(digest)) repeated.add(digest);
+    else seen.add(digest);
+  }
+  return repeated;
+}
+
 function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: bigint): void {
   const { request, context } = e;
   const nowMs = context.nowMs;
+  let repeated: ReadonlySet<string> | undefined;
   for (const limit of e.policy.limits) {
     if (!limitApplies(limit, wallet.id, request.operator, asset)) continue;
     const subject =
@@ -329,21 +335,29 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
       );
       continue;
     }
+    const { receipts } = history;
+    repeated ??= repeatedDigests(receipts);
     const seen = new Set<string>();
+    const sumBase = limit.asset !== undefined;
+    const sumReference = limit.maxReference !== undefined;
     let count = 0;
     let base = 0n;
     let reference: bigint | undefined = 0n;
-    for (const receipt of history.receipts) {
-      // Each node of the signing subset delivers the same receipt: count a request once.
-      if (seen.has(receipt.requestDigest)) continue;
+    for (let i = 0; i < receipts.length; i++) {
+      const receipt = receipts[i]!;
       if (receipt.completedAtMs <= windowStartMs || receipt.completedAtMs > nowMs) continue;
       if (!limitApplies(limit, receipt.wallet, receipt.operator, receipt.asset)) continue;
       if (limit.scope === 'operator' && receipt.operator !== request.operator) continue;
       if (limit.scope === 'wallet' && receipt.wallet !== wallet.id) continue;
-      seen.add(receipt.requestDigest);
+      // Each node of the signing subset delivers the same receipt: count a request once.
+      if (repeated.size > 0 && repeated.has(receipt.requestDigest)) {
+        if (seen.has(receipt.requestDigest)) continue;
+        seen.add(receipt.requestDigest);
+      }
       count += 1;
-      if (limit.asset !== undefined) base += receipt.amount;
-      if (reference !== undefined) {
+      if (sumBase) base += receipt.amount;
+      // Reference sums matter only to a reference limit (and only it reports them in the trace).
+      if (sumReference && reference !== undefined) {
         reference = receipt.referenceValue === undefined ? undefined : reference + receipt.referenceValue;
       }
     }
@@ -386,7 +400,8 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
 }
 
 function isKnownDestination(context: EvaluationContext, chain: Chain, to: string): boolean {
-  return context.knownDestinations?.some((d) => sameAddress(chain, d, to)) ?? false;
+  const key = addressKey(chain, to);
+  return context.knownDestinations?.some((d) => addressKey(chain, d) === key) ?? false;
 }
 
 /** Evaluates a request under one policy version. Never throws on request content: it denies. */
@@ -399,8 +414,8 @@ export function evaluate(
   const digest = requestDigest(request);
 
   // 1. Operator role and scope.
-  const operator = policy.operators.find((o) => o.id === request.operator);
-  const wallet = policy.wallets.find((w) => w.id === request.wallet);
+  const operator = e.index.operators.get(request.operator);
+  const wallet = e.index.wallets.get(request.wallet);
   if (operator === undefined || !operator.roles.includes('maker')) {
     e.deny('operator', `${request.operator} is not a maker in this policy`);
   } else if (wallet !== undefined) {
@@ -447,7 +462,7 @@ export function evaluate(
     }
     if (intent.amount <= 0n) e.deny('invalid-amount', 'amount must be positive');
     // 3. Tier route, address book, cool-off.
-    destination = destinationOf(policy, wallet, intent.to);
+    destination = destinationOf(e.index, wallet, intent.to);
     checkRoute(e, wallet, destination);
     // 4. Screening.
     checkScreening(e, intent.chain, intent.to);
@@ -457,8 +472,9 @@ export function evaluate(
   const requirements: Requirement[] = [];
   let allowed = false;
   let denied = false;
-  for (const rule of policy.rules) {
-    if (!ruleMatches(e, rule, wallet, destination)) continue;
+  for (const indexed of e.index.rules) {
+    if (!ruleMatches(e, indexed, wallet, destination)) continue;
+    const { rule } = indexed;
     e.trace.rulesMatched.push({ id: rule.id, effect: rule.effect.type });
     if (rule.effect.type === 'deny') denied = true;
     else if (rule.effect.type === 'allow') allowed = true;
@@ -519,7 +535,7 @@ export function evaluate(
     .sort();
   if (vetoedBy.length > 0) e.deny('vetoed', `cancelled by ${[...new Set(vetoedBy)].join(', ')}`);
   const counted = [...valid].sort();
-  const quorumMet = requirements.every((r) => satisfied(policy, r, valid));
+  const quorumMet = requirements.every((r) => satisfied(e.index, r, valid));
   e.trace.quorum = {
     ...(band !== undefined ? { band: band.id } : {}),
     required: requirements,

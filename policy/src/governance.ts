@@ -5,11 +5,11 @@
 // The admin set, m and the timelock are node configuration fixed at cluster initialisation; they are not
 // read from the policy document, so a policy cannot lower its own bar.
 import { hexToBytes } from '@noble/hashes/utils.js';
-import { canonicalBytes } from './canonical.ts';
+import { taggedMessage } from './canonical.ts';
 import { type PolicyDocument, parsePolicy, policyDigest } from './document.ts';
 import { PolicyError } from './errors.ts';
 import { type Decision, type EvaluationContext, evaluate } from './evaluate.ts';
-import { domainMessage, type SigningKey, verifyEd25519 } from './keys.ts';
+import { type SigningKey, verifyEd25519 } from './keys.ts';
 import { type PolicyRequest, requestDigest } from './request.ts';
 
 export const POLICY_ADMIN_DOMAIN = 'coffer/policy-admin/1';
@@ -36,7 +36,7 @@ export interface SignedPolicyVersion {
 }
 
 function payload(digest: string, version: number): Uint8Array {
-  return domainMessage(POLICY_ADMIN_DOMAIN, canonicalBytes({ policyDigest: digest, version }));
+  return taggedMessage(POLICY_ADMIN_DOMAIN, { policyDigest: digest, version });
 }
 
 /** An admin's signature over a policy version's digest. */

@@ -2,10 +2,10 @@
 // large-transfer delays). A snapshot counts only when signed by a price signer the policy names, in the
 // policy's reference currency, and not older than `pricing.maxAgeMs`.
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { canonicalBytes } from './canonical.ts';
+import { taggedMessage } from './canonical.ts';
 import type { AssetKey, PolicyDocument } from './document.ts';
 import { PolicyError } from './errors.ts';
-import { domainMessage, type SigningKey, verifyEd25519 } from './keys.ts';
+import { type SigningKey, verifyEd25519 } from './keys.ts';
 
 export const PRICE_DOMAIN = 'coffer/price-snapshot/1';
 const PRICE_SCALE_DIGITS = 18;
@@ -30,15 +30,12 @@ export interface PriceSnapshot extends UnsignedPriceSnapshot {
 }
 
 function payload(snapshot: UnsignedPriceSnapshot): Uint8Array {
-  return domainMessage(
-    PRICE_DOMAIN,
-    canonicalBytes({
-      currency: snapshot.currency,
-      asOfMs: snapshot.asOfMs,
-      signer: snapshot.signer,
-      prices: snapshot.prices.map((p) => ({ asset: p.asset, unitPrice: p.unitPrice })),
-    }),
-  );
+  return taggedMessage(PRICE_DOMAIN, {
+    currency: snapshot.currency,
+    asOfMs: snapshot.asOfMs,
+    signer: snapshot.signer,
+    prices: snapshot.prices.map((p) => ({ asset: p.asset, unitPrice: p.unitPrice })),
+  });
 }
 
 export function signPriceSnapshot(snapshot: UnsignedPriceSnapshot, key: SigningKey): PriceSnapshot {
