@@ -87,6 +87,18 @@ function padHash(sidExt: Uint8Array, sidMul: Uint8Array): PadHash {
   };
 }
 
+/**
+ * Σ_j g_j·z_j[i] over the gadget vector (DKLs19 Protocol 1, step 8), not reduced: the κ powers of
+ * two by Horner's rule (shifts and additions instead of κ big products), then the 2s random entries.
+ */
+function gadgetSum(z: readonly bigint[][], i: number): bigint {
+  const g = gadget();
+  let acc = 0n;
+  for (let j = KAPPA - 1; j >= 0; j--) acc = (acc << 1n) + z[j]![i]!;
+  for (let j = KAPPA; j < XI; j++) acc += g[j]! * z[j]![i]!;
+  return acc;
+}
+
 function checkChallenges(sidMul: Uint8Array, tau: Uint8Array): bigint[] {
   const digest = sha256(tau);
   return Array.from({ length: ELL }, (_, i) =>
@@ -128,7 +140,6 @@ export function mulSenderRespond(
   const rows = otExtSend(setup, sidExt, bobMessage);
   const alpha = Array.from({ length: CORRELATION_WIDTH }, () => randomScalar(rng));
   const pad = padHash(sidExt, sidMul);
-  const g = gadget();
   const message = new Uint8Array(MUL_MESSAGE_BYTES);
   const messageView = new DataView(message.buffer);
   const zA: bigint[][] = [];
@@ -143,12 +154,11 @@ export function mulSenderRespond(
   const chi = checkChallenges(sidMul, tauBytes);
   const r = new Uint8Array(XI * SCALAR_BYTES);
   const rView = new DataView(r.buffer);
-  const shares = Array.from({ length: ELL }, () => 0n);
   for (let j = 0; j < XI; j++) {
     const z = zA[j]!;
     writeBig256(rView, j * SCALAR_BYTES, mod(chi[0]! * z[0]! + chi[1]! * z[1]! + z[2]!));
-    for (let i = 0; i < ELL; i++) shares[i]! += g[j]! * z[i]!;
   }
+  const shares = Array.from({ length: ELL }, (_, i) => gadgetSum(zA, i));
   let offset = tauBytes.length;
   message.set(sha256(r), offset);
   offset += 32;
@@ -194,11 +204,10 @@ export function mulReceiverFinish(
     tau.push(value);
   }
   const chi = checkChallenges(sidMul, tauBytes);
-  const g = gadget();
   const pad = padHash(sidExt, sidMul);
   const r = new Uint8Array(XI * SCALAR_BYTES);
   const rView = new DataView(r.buffer);
-  const shares = Array.from({ length: ELL }, () => 0n);
+  const zB: bigint[][] = [];
   for (let j = 0; j < XI; j++) {
     const bit = (state.beta[j >> 3]! >>> (j & 7)) & 1;
     const p = pad(j, state.rows, j * ROW_LENGTH);
@@ -207,11 +216,11 @@ export function mulReceiverFinish(
       z.push(bit ? tau[j * CORRELATION_WIDTH + c]! - p[c]! : -p[c]!);
     }
     writeBig256(rView, j * SCALAR_BYTES, mod((bit ? u : 0n) - chi[0]! * z[0]! - chi[1]! * z[1]! - z[2]!));
-    for (let i = 0; i < ELL; i++) shares[i]! += g[j]! * z[i]!;
+    zB.push(z);
   }
   if (!equalBytes(sha256(r), rDigest))
     throw new MulCheckError('multiplication consistency check failed (DKLs23 §5.1)');
-  return shares.map((s, i) => mod(s + state.b * gamma[i]!));
+  return gamma.map((gammaI, i) => mod(gadgetSum(zB, i) + state.b * gammaI));
 }
 
 export class MulCheckError extends Error {
