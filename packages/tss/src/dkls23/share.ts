@@ -29,8 +29,6 @@ export type LoadedShare = {
   keyId: Uint8Array;
   groupPoint: Uint8Array;
   chainCode: Uint8Array;
-  /** BIP32 derivations already computed for this share, by path (public data, bounded). */
-  derivations: Map<string, { tweak: bigint; point: Point; bytes: Uint8Array }>;
   /** Public shares x_j·G, decoded on first use (signing never needs them). */
   readonly publicShares: Point[];
 };
@@ -67,7 +65,6 @@ function parseShare(share: KeyShare): LoadedShare {
     keyId: share.keyId,
     groupPoint: share.groupPoint,
     chainCode: share.chainCode,
-    derivations: new Map(),
     get publicShares(): Point[] {
       decoded ??= share.publicShares.map((p, i) => decodeSecpPoint(p, `publicShares[${i}]`));
       return decoded;
@@ -126,19 +123,31 @@ export function markPairwiseSetupUnusable(share: KeyShare, peer: number): KeySha
   return new KeyShare({ ...share.publicView(), secretMaterial: material });
 }
 
-const MAX_DERIVATIONS = 64;
+type Derivation = { readonly tweak: bigint; readonly point: Point; readonly bytes: Uint8Array };
 
-/** The BIP32 tweak and child key of `path`, remembered per share (public data only). */
-export function derivationOf(
-  loaded: LoadedShare,
-  path: string,
-): { tweak: bigint; point: Point; bytes: Uint8Array } {
-  const known = loaded.derivations.get(path);
-  if (known) return known;
+// BIP32 derivations by (group key, chain code, path): public data only, shared by every share of
+// the key and kept across loads (a node parses its share anew for every signing, and a wallet signs
+// for the same few paths again and again). Bounded; least recently used entry evicted first.
+const MAX_DERIVATIONS = 1024;
+const derivations = new Map<string, Derivation>();
+
+/** The BIP32 tweak and child key of `path` for this share's key (public data only). */
+export function derivationOf(loaded: LoadedShare, path: string): Derivation {
+  const key = `${bytesToHex(loaded.groupPoint)}:${bytesToHex(loaded.chainCode)}:${path}`;
+  const known = derivations.get(key);
+  if (known) {
+    derivations.delete(key);
+    derivations.set(key, known);
+    return known;
+  }
   const derived = deriveSecp256k1(loaded.groupPoint, loaded.chainCode, path);
-  const entry = { tweak: derived.tweak, point: PointClass.fromBytes(derived.point), bytes: derived.point };
-  if (loaded.derivations.size >= MAX_DERIVATIONS) loaded.derivations.clear();
-  loaded.derivations.set(path, entry);
+  const entry: Derivation = {
+    tweak: derived.tweak,
+    point: PointClass.fromBytes(derived.point),
+    bytes: derived.point,
+  };
+  derivations.set(key, entry);
+  if (derivations.size > MAX_DERIVATIONS) derivations.delete(derivations.keys().next().value!);
   return entry;
 }
 

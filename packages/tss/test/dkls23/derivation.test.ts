@@ -3,6 +3,7 @@ import { HDKey } from '@scure/bip32';
 import { describe, expect, it } from 'vitest';
 import { derivePublicKey } from '../../src/dkls23/index.ts';
 import { UsageError } from '../../src/errors.ts';
+import { KeyShare, keyShareSecret } from '../../src/keyshare.ts';
 import { seededRng } from '../../src/rng.ts';
 import { keygen, pick, sign } from './fixtures.ts';
 
@@ -31,6 +32,26 @@ describe('DKLs23 BIP32 non-hardened derivation on the threshold key', () => {
     const child = HDKey.fromExtendedKey(xpub).derive('m/0/7').publicKey!;
     expect(secp256k1.verify(sig.slice(0, 64), digest, child, { prehash: false })).toBe(true);
     expect(secp256k1.verify(sig.slice(0, 64), digest, share.publicKey, { prehash: false })).toBe(false);
+  });
+
+  it('remembered derivations are per key and chain code: re-loaded shares and another chain code each sign under their own child', () => {
+    const digest = seededRng('derive-digest-remembered')(32);
+    const verify = (sig: Uint8Array, key: Uint8Array) =>
+      secp256k1.verify(sig.slice(0, 64), digest, key, { prehash: false });
+    const signers = pick(shares, [1, 3]);
+    const child = HDKey.fromExtendedKey(xpub).derive('m/0/7').publicKey!;
+    const reloaded = signers.map((s) => KeyShare.fromBytes(s.toBytes()));
+    expect(verify(sign(reloaded, digest, 'derive-reloaded', 'm/0/7'), child)).toBe(true);
+    const otherCode = new Uint8Array(32).fill(0x5a);
+    const recoded = signers.map(
+      (s) => new KeyShare({ ...s.publicView(), chainCode: otherCode, secretMaterial: keyShareSecret(s) }),
+    );
+    const otherChild = new HDKey({ publicKey: share.publicKey, chainCode: otherCode }).derive('m/0/7')
+      .publicKey!;
+    expect(otherChild).not.toEqual(child);
+    const sig = sign(recoded, digest, 'derive-recoded', 'm/0/7');
+    expect(verify(sig, otherChild)).toBe(true);
+    expect(verify(sig, child)).toBe(false);
   });
 
   it('refuses hardened steps', () => {
