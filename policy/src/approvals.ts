@@ -3,7 +3,7 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { taggedMessage } from './canonical.ts';
 import type { PolicyDocument } from './document.ts';
-import { type SigningKey, verifyEd25519 } from './keys.ts';
+import { type SigningKey, VerifiedMemo, verifyEd25519 } from './keys.ts';
 import { policyIndex } from './lookup.ts';
 
 export const APPROVAL_DOMAIN = 'coffer/approval/1';
@@ -58,6 +58,32 @@ export interface ApprovalContext {
   nowMs: number;
 }
 
+type SignedApproval = UnsignedApproval & { publicKey: string };
+
+const verifiedApprovals = new VerifiedMemo<SignedApproval>(
+  (a, b) =>
+    a.publicKey === b.publicKey &&
+    a.approverId === b.approverId &&
+    a.requestDigest === b.requestDigest &&
+    a.approvedAtMs === b.approvedAtMs &&
+    a.expiresAtMs === b.expiresAtMs,
+);
+
+/** The Ed25519 check of an approval, remembered with every field it signs and the key it verified under. */
+function approvalSignatureValid(approval: Approval, publicKey: string): boolean {
+  const signed: SignedApproval = {
+    approverId: approval.approverId,
+    requestDigest: approval.requestDigest,
+    approvedAtMs: approval.approvedAtMs,
+    expiresAtMs: approval.expiresAtMs,
+    publicKey,
+  };
+  if (verifiedApprovals.find(approval.signature, signed) !== undefined) return true;
+  if (!verifyEd25519(approval.signature, payload(signed), publicKey)) return false;
+  verifiedApprovals.add(approval.signature, signed);
+  return true;
+}
+
 /** Checks one approval for one request; every refusal carries its reason. */
 export function verifyApproval(
   policy: PolicyDocument,
@@ -85,7 +111,7 @@ export function verifyApproval(
   }
   const publicKey = approverKey(policy, approval.approverId);
   if (publicKey === undefined) return reject('unknown-approver', `${approval.approverId} is not an approver`);
-  if (!verifyEd25519(approval.signature, payload(approval), publicKey)) {
+  if (!approvalSignatureValid(approval, publicKey)) {
     return reject('bad-signature', `signature does not verify under ${approval.approverId}'s key`);
   }
   if (approval.approverId === context.initiator) {

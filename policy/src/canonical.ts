@@ -3,7 +3,7 @@
 // strings, booleans, null, safe integers, arrays and plain objects (amounts travel as decimal strings,
 // so no float formatting question ever arises).
 
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { backend } from '#crypto';
 import { PolicyError } from './errors.ts';
 
@@ -51,6 +51,19 @@ function encode(value: unknown, field: string, depth: number): string {
 const NOT_CANONICAL = Symbol('not canonical');
 
 /**
+ * JSON.stringify of a string, without calling it for the common case: a string with no character that
+ * JSON escapes (control characters, quote, backslash) and no surrogate (a lone one is escaped) is the
+ * same text between quotes.
+ */
+function quote(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(value);
+  }
+  return `"${value}"`;
+}
+
+/**
  * The same encoding as `encode`, without building a field path for every value (only an error needs
  * one). Keys sort with the default comparison, which orders strings by UTF-16 code units.
  */
@@ -59,7 +72,7 @@ function fast(value: unknown, depth: number): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quote(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
@@ -79,7 +92,7 @@ function fast(value: unknown, depth: number): string {
       for (const key of keys) {
         const item = object[key];
         if (item === undefined) continue;
-        out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${fast(item, depth + 1)}`;
+        out += `${out.length === 1 ? '' : ','}${quote(key)}:${fast(item, depth + 1)}`;
       }
       return `${out}}`;
     }
@@ -121,5 +134,5 @@ export function taggedDigest(domain: string, value: unknown): Uint8Array {
 }
 
 export function taggedDigestHex(domain: string, value: unknown): string {
-  return bytesToHex(taggedDigest(domain, value));
+  return backend.sha256Hex(tagged(domain, value));
 }

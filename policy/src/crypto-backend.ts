@@ -8,6 +8,8 @@ export interface CryptoBackend<PublicKeyHandle> {
   readonly name: 'node:crypto' | 'noble';
   /** SHA-256 of bytes, or of the UTF-8 encoding of a string. */
   sha256(data: Uint8Array | string): Uint8Array;
+  /** The same digest as lowercase hex. */
+  sha256Hex(data: Uint8Array | string): string;
   /** Prepares a 32-byte Ed25519 public key that keys.ts has already checked (canonical, prime order). */
   ed25519PublicKey(publicKey: Uint8Array): PublicKeyHandle;
   /** Plain RFC 8032 verification of a 64-byte signature; false (never a throw) when it does not hold. */

@@ -7,13 +7,16 @@
 // both backends) the two equations then accept exactly the same signatures.
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { CryptoBackend } from './crypto-backend.ts';
 
 export const backend: CryptoBackend<Uint8Array> = {
   name: 'noble',
   sha256(data) {
     return sha256(typeof data === 'string' ? utf8ToBytes(data) : data);
+  },
+  sha256Hex(data) {
+    return bytesToHex(this.sha256(data));
   },
   ed25519PublicKey(publicKey) {
     return Uint8Array.from(publicKey);

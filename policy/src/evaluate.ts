@@ -298,19 +298,42 @@ function limitApplies(limit: Limit, wallet: string, operator: string, asset: Ass
   return true;
 }
 
+/** Receipts per bucket of `digestBucket`, reset to zero after each use (evaluation is synchronous). */
+const bucketCounts = new Uint8Array(1 << 15);
+
+/** Five bits of each of three characters: a cheap pre-filter before exact comparison, never a verdict. */
+function digestBucket(digest: string): number {
+  const n = digest.length;
+  if (n === 0) return 0;
+  return (
+    ((digest.charCodeAt(0) & 31) << 10) |
+    ((digest.charCodeAt(n >> 1) & 31) << 5) |
+    (digest.charCodeAt(n - 1) & 31)
+  );
+}
+
 /**
  * The request digests that more than one receipt carries (each node of a signing subset delivers its own
  * receipt of the same request). Only receipts with one of these need the per-limit de-duplication set;
- * any other receipt is counted directly. Computed on every evaluation from the receipts given.
+ * any other receipt is counted directly. Only digests that share a bucket are compared exactly.
+ * Computed on every evaluation from the receipts given.
  */
 function repeatedDigests(receipts: readonly Receipt[]): ReadonlySet<string> {
+  const buckets = new Array<number>(receipts.length);
+  for (let i = 0; i < receipts.length; i++) {
+    const bucket = digestBucket(receipts[i]!.requestDigest);
+    buckets[i] = bucket;
+    if (bucketCounts[bucket]! < 2) bucketCounts[bucket]! += 1;
+  }
   const seen = new Set<string>();
   const repeated = new Set<string>();
   for (let i = 0; i < receipts.length; i++) {
+    if (bucketCounts[buckets[i]!]! < 2) continue;
     const digest = receipts[i]!.requestDigest;
     if (seen.has(digest)) repeated.add(digest);
     else seen.add(digest);
   }
+  for (let i = 0; i < receipts.length; i++) bucketCounts[buckets[i]!] = 0;
   return repeated;
 }
 
@@ -343,14 +366,17 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
     let count = 0;
     let base = 0n;
     let reference: bigint | undefined = 0n;
+    const operator = limit.scope === 'operator' ? request.operator : undefined;
+    const walletId = limit.scope === 'wallet' ? wallet.id : undefined;
+    const anyRepeated = repeated.size > 0;
     for (let i = 0; i < receipts.length; i++) {
       const receipt = receipts[i]!;
       if (receipt.completedAtMs <= windowStartMs || receipt.completedAtMs > nowMs) continue;
+      if (operator !== undefined && receipt.operator !== operator) continue;
+      if (walletId !== undefined && receipt.wallet !== walletId) continue;
       if (!limitApplies(limit, receipt.wallet, receipt.operator, receipt.asset)) continue;
-      if (limit.scope === 'operator' && receipt.operator !== request.operator) continue;
-      if (limit.scope === 'wallet' && receipt.wallet !== wallet.id) continue;
       // Each node of the signing subset delivers the same receipt: count a request once.
-      if (repeated.size > 0 && repeated.has(receipt.requestDigest)) {
+      if (anyRepeated && repeated.has(receipt.requestDigest)) {
         if (seen.has(receipt.requestDigest)) continue;
         seen.add(receipt.requestDigest);
       }

@@ -119,6 +119,36 @@ export function ed25519Verifier<PublicKeyHandle>(backend: CryptoBackend<PublicKe
 /** Verifies an Ed25519 signature with this platform's backend (`#crypto`) under the strict rules above. */
 export const verifyEd25519: Ed25519Verifier = ed25519Verifier(backend);
 
+/**
+ * Remembers signed objects whose signature verified, by signature hex, with everything that signature
+ * covered (every signed field and the signer's key): a node re-evaluates the same request, with the same
+ * approvals and price snapshot, as approvals arrive. `same` must compare every signed input; a hit then
+ * stands for a verification over the very same message under the very same key. Bounded; the oldest
+ * entry goes first.
+ */
+export class VerifiedMemo<Signed> {
+  readonly #entries = new Map<string, Signed>();
+
+  constructor(
+    private readonly same: (a: Signed, b: Signed) => boolean,
+    private readonly max = 4096,
+  ) {}
+
+  /** The remembered entry for this signature over exactly `signed`, if any. */
+  find(signatureHex: string, signed: Signed): Signed | undefined {
+    const known = this.#entries.get(signatureHex);
+    return known !== undefined && this.same(known, signed) ? known : undefined;
+  }
+
+  /** Call only after the signature verified over exactly `signed`. */
+  add(signatureHex: string, signed: Signed): void {
+    if (!this.#entries.has(signatureHex) && this.#entries.size >= this.max) {
+      this.#entries.delete(this.#entries.keys().next().value as string);
+    }
+    this.#entries.set(signatureHex, signed);
+  }
+}
+
 /** Domain tag ‖ 0x00 ‖ payload: a signature of one kind can never be replayed as another. */
 export function domainMessage(domain: string, payload: Uint8Array): Uint8Array {
   const tag = utf8ToBytes(domain);

@@ -5,7 +5,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { taggedMessage } from './canonical.ts';
 import type { AssetKey, PolicyDocument } from './document.ts';
 import { PolicyError } from './errors.ts';
-import { type SigningKey, verifyEd25519 } from './keys.ts';
+import { type SigningKey, VerifiedMemo, verifyEd25519 } from './keys.ts';
 
 export const PRICE_DOMAIN = 'coffer/price-snapshot/1';
 const PRICE_SCALE_DIGITS = 18;
@@ -58,6 +58,39 @@ export function parseUnitPrice(value: unknown, field: string): bigint {
 
 export type PriceCheck = { ok: true; prices: ReadonlyMap<AssetKey, bigint> } | { ok: false; reason: string };
 
+interface SignedSnapshot {
+  snapshot: UnsignedPriceSnapshot;
+  publicKey: string;
+  /** The parsed prices of a snapshot that verified. */
+  prices?: ReadonlyMap<AssetKey, bigint>;
+}
+
+/** Every field the snapshot signature covers, compared one by one; the incoming side is untrusted. */
+function sameSnapshot(known: SignedSnapshot, incoming: SignedSnapshot): boolean {
+  const a = known.snapshot;
+  const b = incoming.snapshot;
+  return (
+    known.publicKey === incoming.publicKey &&
+    a.currency === b.currency &&
+    a.asOfMs === b.asOfMs &&
+    a.signer === b.signer &&
+    Array.isArray(b.prices) &&
+    a.prices.length === b.prices.length &&
+    a.prices.every((p, i) => {
+      const q: unknown = b.prices[i];
+      return (
+        typeof q === 'object' &&
+        q !== null &&
+        (q as PriceEntry).asset === p.asset &&
+        (q as PriceEntry).unitPrice === p.unitPrice
+      );
+    })
+  );
+}
+
+/** Snapshots whose signature verified (with their parsed prices): one snapshot serves many requests. */
+const verifiedSnapshots = new VerifiedMemo<SignedSnapshot>(sameSnapshot, 256);
+
 export function verifyPriceSnapshot(
   policy: PolicyDocument,
   snapshot: PriceSnapshot,
@@ -75,6 +108,8 @@ export function verifyPriceSnapshot(
     return { ok: false, reason: 'snapshot is dated in the future' };
   }
   if (nowMs - snapshot.asOfMs > policy.pricing.maxAgeMs) return { ok: false, reason: 'snapshot is too old' };
+  const known = verifiedSnapshots.find(snapshot.signature, { snapshot, publicKey: signer.publicKey });
+  if (known?.prices !== undefined) return { ok: true, prices: known.prices };
   let message: Uint8Array;
   const prices = new Map<AssetKey, bigint>();
   try {
@@ -89,6 +124,16 @@ export function verifyPriceSnapshot(
   if (!verifyEd25519(snapshot.signature, message, signer.publicKey)) {
     return { ok: false, reason: 'signature does not verify under the price signer key' };
   }
+  verifiedSnapshots.add(snapshot.signature, {
+    snapshot: {
+      currency: snapshot.currency,
+      asOfMs: snapshot.asOfMs,
+      signer: snapshot.signer,
+      prices: snapshot.prices.map((p) => ({ asset: p.asset, unitPrice: p.unitPrice })),
+    },
+    publicKey: signer.publicKey,
+    prices,
+  });
   return { ok: true, prices };
 }
 
