@@ -341,7 +341,9 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
   const { request, context } = e;
   const nowMs = context.nowMs;
   let repeated: ReadonlySet<string> | undefined;
-  for (const limit of e.policy.limits) {
+  const { limits } = e.policy;
+  for (let l = 0; l < limits.length; l++) {
+    const limit = limits[l]!;
     if (!limitApplies(limit, wallet.id, request.operator, asset)) continue;
     const subject =
       limit.scope === 'operator'
@@ -366,15 +368,20 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
     let count = 0;
     let base = 0n;
     let reference: bigint | undefined = 0n;
+    // The same conditions as limitApplies and the scope, read once per limit rather than per receipt.
     const operator = limit.scope === 'operator' ? request.operator : undefined;
     const walletId = limit.scope === 'wallet' ? wallet.id : undefined;
+    const { operators, wallets } = e.index.limits[l]!;
+    const limitAsset = limit.asset;
     const anyRepeated = repeated.size > 0;
     for (let i = 0; i < receipts.length; i++) {
       const receipt = receipts[i]!;
       if (receipt.completedAtMs <= windowStartMs || receipt.completedAtMs > nowMs) continue;
       if (operator !== undefined && receipt.operator !== operator) continue;
       if (walletId !== undefined && receipt.wallet !== walletId) continue;
-      if (!limitApplies(limit, receipt.wallet, receipt.operator, receipt.asset)) continue;
+      if (operators !== undefined && !operators.has(receipt.operator)) continue;
+      if (wallets !== undefined && !wallets.has(receipt.wallet)) continue;
+      if (limitAsset !== undefined && receipt.asset !== limitAsset) continue;
       // Each node of the signing subset delivers the same receipt: count a request once.
       if (anyRepeated && repeated.has(receipt.requestDigest)) {
         if (seen.has(receipt.requestDigest)) continue;

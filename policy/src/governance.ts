@@ -4,7 +4,7 @@
 //
 // The admin set, m and the timelock are node configuration fixed at cluster initialisation; they are not
 // read from the policy document, so a policy cannot lower its own bar.
-import { hexToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { taggedMessage } from './canonical.ts';
 import { type PolicyDocument, parsePolicy, policyDigest } from './document.ts';
 import { PolicyError } from './errors.ts';
@@ -43,7 +43,7 @@ function payload(digest: string, version: number): Uint8Array {
 export function signPolicy(policy: PolicyDocument, adminId: string, key: SigningKey): AdminSignature {
   return {
     adminId,
-    signature: Buffer.from(key.sign(payload(policyDigest(policy), policy.version))).toString('hex'),
+    signature: bytesToHex(key.sign(payload(policyDigest(policy), policy.version))),
   };
 }
 

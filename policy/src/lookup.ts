@@ -29,6 +29,8 @@ export interface PolicyIndex {
   /** Whether `address`, compared as on `chain`, is on the local denylist. */
   denylisted(chain: Chain, address: string): boolean;
   rules: readonly IndexedRule[];
+  /** Per limit (document order), its operator and wallet lists as sets: receipts are tested against them. */
+  limits: readonly { operators?: ReadonlySet<string>; wallets?: ReadonlySet<string> }[];
 }
 
 const SEPARATOR = '\u0000';
@@ -68,6 +70,10 @@ function build(policy: PolicyDocument): PolicyIndex {
       entries.get([chain, network, tier, addressKey(chain, address)].join(SEPARATOR)),
     denylisted: (chain, address) =>
       chain === 'evm' ? denyLower.has(address.toLowerCase()) : denyExact.has(address),
+    limits: policy.limits.map((limit) => ({
+      ...(limit.operators !== undefined ? { operators: new Set(limit.operators) } : {}),
+      ...(limit.wallets !== undefined ? { wallets: new Set(limit.wallets) } : {}),
+    })),
     rules: policy.rules.map((rule) => {
       const c = rule.when;
       const intentConditions =
