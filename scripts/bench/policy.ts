@@ -2,7 +2,8 @@
 // three tiers, 20 address-book entries, three quorum bands, three limits with a day of receipts),
 // measured on one thread of this process:
 //   - throughput: evaluations per second of one request, re-evaluated as a node does while approvals
-//     arrive (its approvals' Ed25519 verifications are then memoised by @coffer/policy);
+//     arrive (its approvals' and price snapshot's Ed25519 verifications are then remembered by
+//     @coffer/policy, with every signed field and the signer key);
 //   - added latency per signing request: what a node computes for a new request carrying two fresh
 //     approvals (decode approvals and price snapshot from JSON, request digest, evaluate — which
 //     verifies both approval signatures for the first time), p50 / p99 over many distinct requests.
@@ -385,9 +386,9 @@ export const POLICY_INCLUDES = {
   request:
     'A transfer of 10 ETH (20 000.00 USD at the signed snapshot price) from hot wallet hot-1 to address-book entry ab-10 by operator otc, in business hours: quorum band "medium" needs two officers; with the approvals of bob and carol the outcome is allow (checked for every timed call).',
   throughput:
-    "evaluationsPerSecond: evaluate(policy, request, context) called back to back on one thread for `seconds` — the same request and its two approvals, as when a node re-evaluates a request; each call recomputes the request digest, walks every rule, sums every limit window and checks both approvals, whose Ed25519 verifications (and the price snapshot's) @coffer/policy memoises after the first call. submissionPerSecond: the same request with no approvals yet (outcome needs-approvals), as evaluated when it is submitted.",
+    "evaluationsPerSecond: evaluate(policy, request, context) called back to back on one thread for `seconds` — the same request and its two approvals, as when a node re-evaluates a request; each call recomputes the request digest (SHA-256 by Node's OpenSSL), walks every rule, sums every limit window over all 200 receipts and checks both approvals (digest, initiator, validity interval, lifetime). The Ed25519 verifications of the approvals and of the price snapshot are remembered by @coffer/policy after the first call, keyed by the signature with every signed field and the signer key (a hit needs them all equal); the lookups of the policy document (wallets, address book, groups, keys, denylist, limit operator/wallet sets) are indexed once per parsed document. submissionPerSecond: the same request with no approvals yet (outcome needs-approvals), as evaluated when it is submitted.",
   addedLatency:
-    'Per signing request, what the node adds before it lends its share, for `requests` distinct requests each with two approvals signed beforehand (never seen before, so both Ed25519 signatures are really verified): approvalFromWire ×2 and priceSnapshotFromWire on the JSON the node receives, requestDigest(request), then evaluate (which verifies both approvals and the snapshot; the snapshot, shared by all requests as within its validity, is memoised after the first). Not included: decoding the unsigned transaction with @coffer/chains, the screening hook, the limit-history query to peers, database and audit-log writes.',
+    'Per signing request, what the node adds before it lends its share, for `requests` distinct requests each with two approvals signed beforehand (never seen before, so both Ed25519 signatures are really verified): approvalFromWire ×2 and priceSnapshotFromWire on the JSON the node receives, requestDigest(request), then evaluate (which verifies both approvals with Node's OpenSSL Ed25519, after the strict checks of @coffer/policy/keys, and the snapshot; the snapshot, shared by all requests as within its validity, is remembered after the first; the approvers' public keys are checked and imported once per key, as a node does for the keys of its active policy). Not included: decoding the unsigned transaction with @coffer/chains, the screening hook, the limit-history query to peers, database and audit-log writes.',
 };
 
 export type PolicySection = {
