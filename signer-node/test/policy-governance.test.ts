@@ -103,6 +103,18 @@ describe('policy governance in the node', () => {
     expect(g.view(t0).versions.map((v) => v.receivedAtMs)).toEqual([t0, t0 + HOUR]);
   });
 
+  it('the version in force at a given time changes when a new version is stored (no stale answer)', () => {
+    const s = fresh();
+    const g = governance(s, 0, signed(document(1), [0, 1]));
+    const t0 = 1_800_000_000_000;
+    g.installInitial(t0);
+    // Asked twice for the same time (as every evaluation of one request does), then a version arrives.
+    expect(g.active(t0 + HOUR)?.policy.version).toBe(1);
+    expect(g.active(t0 + HOUR)?.policy.version).toBe(1);
+    g.submit(signed(document(2), [0, 2]), 'api:policy-admin', t0);
+    expect(g.active(t0 + HOUR)?.policy.version).toBe(2);
+  });
+
   it('refuses forged, under-signed and duplicated-signature versions, naming the reason', () => {
     const g = governance(fresh(), 0, signed(document(1), [0, 1]));
     g.installInitial(1);

@@ -397,6 +397,14 @@ describe('bans and the review lock (ecdsa-secp256k1)', () => {
     expect(query(node('b'), 'SELECT status FROM sessions WHERE id = ?', last!.id)).toEqual([
       { status: 'aborted' },
     ]);
+    // The coordinator's audit log shows its own sign.completed, then the session's failure.
+    const trail = query<{ kind: string; details: string }>(
+      node('b'),
+      "SELECT kind, details FROM audit_log WHERE subject = ? AND kind IN ('sign.completed', 'session.aborted') ORDER BY seq",
+      last!.id,
+    );
+    expect(trail.map((e) => e.kind)).toEqual(['sign.completed', 'session.aborted']);
+    expect(JSON.parse(trail[1]!.details)).toMatchObject({ culprits: ['node-c'], afterOwnResult: true });
     expect((await sign(node('b'), digest(61), 'm')).status).toBe(423);
   });
 });

@@ -33,7 +33,7 @@ function manager(
     db: database,
     audit: new AuditLog(database),
     wallets,
-    transport: {} as PeerTransport,
+    transport: transportTo(undefined),
     ...extra,
     metrics: new Metrics(),
     log: pino({ level: 'silent' }),
@@ -41,6 +41,15 @@ function manager(
     probeTimeoutMs: 100,
   });
   return { sessions, wallets };
+}
+
+/** The transport calls a signing makes before any envelope: peers are only probed (GET /healthz at `url`). */
+function transportTo(url: string | undefined): PeerTransport {
+  return {
+    peerUrl: () => url,
+    recentlyHeard: () => new Set<string>(),
+    noteUp: () => {},
+  } as unknown as PeerTransport;
 }
 
 function auditKinds(database: NodeDatabase): string[] {
@@ -130,7 +139,7 @@ describe('wallet review lock', () => {
     try {
       let store: WalletStore | undefined;
       const { sessions, wallets } = manager(db, {
-        transport: { peerUrl: () => url } as unknown as PeerTransport,
+        transport: transportTo(url),
         authorizeSign: async () => {
           store?.lock(WALLET, 'signature-check-failed in a concurrent session');
           return { ok: true };

@@ -271,12 +271,40 @@ export function childPublicKey(key: KeyRecord, path: string): Uint8Array {
   if (path === 'm') return root;
   if (key.scheme !== 'ecdsa-secp256k1')
     fail('bundle.path', `${key.scheme} keys are signed at m only by the policy gate`);
+  const memo = `${key.publicKey}/${key.chainCode}/${path}`;
+  const known = childKeys.get(memo);
+  if (known) return known.slice();
   // The same derivation the signing parties apply to their shares (@coffer/tss, equal to @scure/bip32).
-  return wrap('bundle.path', () => deriveSecp256k1(root, hexToBytes(key.chainCode), path).point);
+  const child = wrap('bundle.path', () => deriveSecp256k1(root, hexToBytes(key.chainCode), path).point);
+  remember(childKeys, memo, child.slice());
+  return child;
+}
+
+// Derived keys and addresses are public and a pure function of (key, path, chain, network); the gate
+// asks for the same few on every evaluation. Bounded; the oldest entry goes first.
+const MEMO_MAX = 4096;
+const childKeys = new Map<string, Uint8Array>();
+const addresses = new Map<string, string | undefined>();
+function remember<T>(memo: Map<string, T>, k: string, v: T): void {
+  if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value as string);
+  memo.set(k, v);
 }
 
 /** The key's address on `chain` (the form the decoders emit), or undefined when the key cannot hold one. */
 export async function keyAddress(
+  key: KeyRecord,
+  path: string,
+  chain: Chain,
+  network: string,
+): Promise<string | undefined> {
+  const memo = `${key.scheme}/${key.publicKey}/${key.chainCode}/${path}/${chain}/${network}`;
+  if (addresses.has(memo)) return addresses.get(memo);
+  const address = await computeKeyAddress(key, path, chain, network);
+  remember(addresses, memo, address);
+  return address;
+}
+
+async function computeKeyAddress(
   key: KeyRecord,
   path: string,
   chain: Chain,

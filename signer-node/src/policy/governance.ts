@@ -15,6 +15,9 @@ import type { AuditLog } from '../audit/log.ts';
 import type { PolicyConfig } from '../config/config.ts';
 import { durably, type NodeDatabase } from '../storage/db.ts';
 
+/** Submission times whose active version is remembered (one per request being decided; oldest first out). */
+const ACTIVE_MEMO_MAX = 1024;
+
 /** A version refused by this node: `field` names what was wrong, `reason` says why. */
 export class PolicyVersionError extends Error {
   override readonly name = 'PolicyVersionError';
@@ -147,6 +150,7 @@ export class PolicyGovernance {
         ),
     );
     this.cache = undefined;
+    this.activeMemo.clear();
   }
 
   private row(version: number, digest: string): Row | undefined {
@@ -169,9 +173,22 @@ export class PolicyGovernance {
     return this.cache;
   }
 
+  /**
+   * The version in force at `atMs`. A pure function of the stored versions and the time, so it is
+   * remembered per `atMs` until a version is stored: every evaluation of one request asks for its
+   * submission time (parsing and checking every stored version each time is most of a decision's cost).
+   */
   active(atMs: number): ActivePolicy | undefined {
-    return activePolicyAt(this.config, this.versions(), atMs);
+    const versions = this.versions();
+    if (this.activeMemo.has(atMs)) return this.activeMemo.get(atMs);
+    const active = activePolicyAt(this.config, versions, atMs);
+    if (this.activeMemo.size >= ACTIVE_MEMO_MAX)
+      this.activeMemo.delete(this.activeMemo.keys().next().value as number);
+    this.activeMemo.set(atMs, active);
+    return active;
   }
+
+  private readonly activeMemo = new Map<number, ActivePolicy | undefined>();
 
   private viewOf(r: Row): VersionView {
     const check = verifyPolicyVersion(this.config, {

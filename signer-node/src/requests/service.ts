@@ -102,6 +102,8 @@ const PEER_EXPIRY_GRACE_MS = 60 * 60 * 1000;
 const MAX_NOTICE_QUEUE = 256;
 /** How long the scheduler leaves an allowed raw digest to the HTTP call that is signing it. */
 const SYNCHRONOUS_GRACE_MS = 30_000;
+/** An allow decision this recent is not taken again before signing (the gate still decides with the session). */
+const FRESH_DECISION_MS = 1_000;
 
 export class RequestService {
   readonly store: RequestStore;
@@ -913,7 +915,15 @@ export class RequestService {
   private async sign(r: StoredRequest): Promise<unknown> {
     const nodeId = this.d.config.nodeId;
     const bundle = parseBundle(r.bundle);
-    const decision = await this.d.gate.evaluate(bundle, { nowMs: this.clock(), dryRun: false });
+    // Taken again when time has passed since the stored decision (an approval may have expired, a delay
+    // may apply); a decision taken within the last second, by the same caller, stands. Either way the
+    // gate decides once more, with the signing session, on this node and on every member.
+    const decidedAt = r.decision?.outcome === 'allow' ? r.decision.evaluatedAtMs : Number.NEGATIVE_INFINITY;
+    const nowMs = this.clock();
+    const decision =
+      r.decision !== null && nowMs - decidedAt >= 0 && nowMs - decidedAt < FRESH_DECISION_MS
+        ? r.decision
+        : await this.d.gate.evaluate(bundle, { nowMs, dryRun: false });
     if (decision.outcome !== 'allow') {
       const to = statusForOutcome(decision.outcome);
       const after = this.store.transition(

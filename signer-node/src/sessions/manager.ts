@@ -213,6 +213,8 @@ export class SessionManager {
   /** Sessions this node coordinates, until every member's result is in. */
   private readonly coordinated = new Map<string, Running>();
   private readonly pending = new Map<string, { expires: number; items: Envelope[] }>();
+  /** Sessions this node coordinates whose start has left but whose own party is still being built. */
+  private readonly building = new Map<string, Envelope[]>();
   private readonly pool: PresignPool;
   /** Presignatures a coordinator took for a session it is about to start, by session id. */
   private readonly claimed = new Map<string, HeldPresignature>();
@@ -692,28 +694,63 @@ export class SessionManager {
     if (this.running.size >= MAX_RUNNING)
       throw new SessionError('peer-unreachable', 'too many sessions running; retry later');
     const myIndex = start.participants.indexOf(this.o.nodeId) + 1;
-    const run = this.register(
-      id,
-      start,
-      this.o.nodeId,
-      myIndex,
-      await this.makeParty(id, start, myIndex),
-      requestId,
+    const members = start.members.map((i) => start.participants[i - 1]!).filter((p) => p !== this.o.nodeId);
+    // The start leaves first (delivered: a peer answers as soon as it holds the envelope), so that
+    // members check it and build their parties while this node builds its own; their first messages wait
+    // in `pending` until this node registers the session.
+    let run: Running | undefined;
+    let unreachable: { peer: string; message: string } | undefined;
+    // Checked before the start leaves (after the probe and the policy gate, a concurrent session may have
+    // locked the wallet) and again when the share is loaded.
+    if (start.kind !== 'keygen') this.assertUnlocked(start.walletId ?? '');
+    const early: Envelope[] = [];
+    this.building.set(id, early);
+    const payload = new TextEncoder().encode(JSON.stringify(start));
+    await Promise.all(
+      members.map((peer) =>
+        this.o.transport
+          .send(peer, { kind: 'control', session: id, round: 0, payload, encrypt: false })
+          .catch((e) => {
+            const message = (e as Error).message;
+            if (run) this.abort(run, 'peer-unreachable', message, [peer]);
+            else unreachable ??= { peer, message };
+          }),
+      ),
     );
+    try {
+      run = this.register(
+        id,
+        start,
+        this.o.nodeId,
+        myIndex,
+        await this.makeParty(id, start, myIndex),
+        requestId,
+      );
+    } catch (e) {
+      this.building.delete(id);
+      // Members may already run the session: tell them it is off.
+      const off = new TextEncoder().encode(
+        JSON.stringify({ type: 'abort', reason: `coordinator-failed: ${(e as Error).message}` }),
+      );
+      for (const peer of members)
+        this.o.transport
+          .send(peer, { kind: 'control', session: id, round: 0, payload: off, encrypt: false })
+          .catch(() => {});
+      throw e;
+    }
     this.coordinated.set(id, run);
+    const registered = run;
     const done = new Promise<Outcome>((resolve) => {
-      run.settle = (o) => {
+      registered.settle = (o) => {
         this.coordinated.delete(id);
-        if (run.resultTimer) clearTimeout(run.resultTimer);
+        if (registered.resultTimer) clearTimeout(registered.resultTimer);
         resolve(o);
       };
     });
-    const payload = new TextEncoder().encode(JSON.stringify(start));
-    for (const peer of run.others(this.o.nodeId))
-      this.o.transport
-        .send(peer, { kind: 'control', session: id, round: 0, payload, encrypt: false })
-        .catch((e) => this.abort(run, 'peer-unreachable', `${(e as Error).message}`, [peer]));
+    this.building.delete(id);
     this.begin(run);
+    if (unreachable) this.abort(run, 'peer-unreachable', unreachable.message, [unreachable.peer]);
+    for (const e of early) await this.onControl(e);
     return done;
   }
 
@@ -848,7 +885,12 @@ export class SessionManager {
     }
     const run = this.running.get(e.session) ?? this.coordinated.get(e.session);
     if (c.type === 'start') return this.onStart(e, c);
-    if (!run) return;
+    if (!run) {
+      // A member's answer (a refusal, say) to a start this node sent before its own party was built.
+      const early = this.building.get(e.session);
+      if (early && early.length < MAX_PENDING_PER_SESSION) early.push(e);
+      return;
+    }
     if (!run.others(this.o.nodeId).includes(e.from)) {
       this.dropped('not-a-member', e.from);
       return;
@@ -1129,6 +1171,7 @@ export class SessionManager {
     run.finished = true;
     if (run.timer) clearTimeout(run.timer);
     let output: string;
+    let signed: SignedEvent | undefined;
     try {
       if (run.start.kind === 'keygen') {
         const share = (run.party as Party<KeyShare>).result();
@@ -1184,20 +1227,16 @@ export class SessionManager {
           wallet: run.start.walletId,
           signature: output,
         });
-        try {
-          this.o.onSigned?.({
-            sessionId: run.id,
-            walletId: run.start.walletId ?? '',
-            message: run.start.message ?? '',
-            path: run.start.path ?? 'm',
-            signature: output,
-            ...(run.start.request !== undefined ? { request: run.start.request } : {}),
-            coordinator: run.coordinator,
-            signers: run.start.members.map((i) => run.start.participants[i - 1]!),
-          });
-        } catch (err) {
-          this.o.log.error({ session: run.id, err: (err as Error).message }, 'onSigned hook failed');
-        }
+        signed = {
+          sessionId: run.id,
+          walletId: run.start.walletId ?? '',
+          message: run.start.message ?? '',
+          path: run.start.path ?? 'm',
+          signature: output,
+          ...(run.start.request !== undefined ? { request: run.start.request } : {}),
+          coordinator: run.coordinator,
+          signers: run.start.members.map((i) => run.start.participants[i - 1]!),
+        };
       }
     } catch (e) {
       run.finished = false;
@@ -1208,6 +1247,14 @@ export class SessionManager {
     this.running.delete(run.id);
     run.own = { status: 'done', output };
     this.report(run, { type: 'result', status: 'done', output });
+    // The receipt follows the result: the coordinator is waiting for the result, and until the receipt
+    // is stored this node's authorization of the request already counts against its limits.
+    if (signed)
+      try {
+        this.o.onSigned?.(signed);
+      } catch (err) {
+        this.o.log.error({ session: run.id, err: (err as Error).message }, 'onSigned hook failed');
+      }
     this.maybeSettle(run);
   }
 
@@ -1346,7 +1393,7 @@ export class SessionManager {
     const aborted = [...run.results.entries()].find(([, r]) => r.status === 'aborted');
     if (aborted) {
       const [peer, r] = aborted as [string, Extract<Outcome, { status: 'aborted' }>];
-      settleOnce(run, { status: 'aborted', reason: `${peer}: ${r.reason}`, culprits: r.culprits });
+      this.failAfterOwnResult(run, `${peer}: ${r.reason}`, r.culprits);
       return;
     }
     const others = run.others(this.o.nodeId);
@@ -1377,22 +1424,36 @@ export class SessionManager {
       if (bad.length) {
         const reason = `signature-check-failed: ${bad.join(', ')} reported a signature that does not verify`;
         this.lockWallet(run.start.walletId ?? '', `${reason} (session ${run.id})`, run.id);
-        this.finishRow(run.id, 'aborted', reason, bad);
-        settleOnce(run, { status: 'aborted', reason, culprits: bad });
+        this.failAfterOwnResult(run, reason, bad);
         return;
       }
     }
     const ownOutput = run.own.output;
     const disagree = others.filter((p) => (run.results.get(p) as { output?: string }).output !== ownOutput);
     if (disagree.length) {
-      settleOnce(run, {
-        status: 'aborted',
-        reason: 'members reported different results',
-        culprits: disagree,
-      });
+      this.failAfterOwnResult(run, 'members reported different results', disagree);
       return;
     }
     settleOnce(run, run.own);
+  }
+
+  /**
+   * The coordinator's own party finished, but a member's result fails the session: the session row and
+   * the audit log say so (after this node's sign.completed entry), and the caller gets the reason.
+   */
+  private failAfterOwnResult(run: Running, reason: string, culprits: string[]): void {
+    this.finishRow(run.id, 'aborted', reason, culprits);
+    try {
+      this.o.audit.append('session.aborted', this.o.nodeId, run.id, {
+        kind: run.start.kind,
+        reason,
+        culprits,
+        afterOwnResult: true,
+      });
+    } catch (e) {
+      this.o.log.error({ err: (e as Error).message }, 'audit append failed while recording an abort');
+    }
+    settleOnce(run, { status: 'aborted', reason, culprits });
   }
 
   private dropped(reason: string, detail: string): void {
