@@ -303,8 +303,9 @@ const bucketCounts = new Uint8Array(1 << 15);
 
 /** Five bits of each of three characters: a cheap pre-filter before exact comparison, never a verdict. */
 function digestBucket(digest: string): number {
+  // Receipts are typed, but evaluation never throws on what it is given.
+  if (typeof digest !== 'string' || digest.length === 0) return 0;
   const n = digest.length;
-  if (n === 0) return 0;
   return (
     ((digest.charCodeAt(0) & 31) << 10) |
     ((digest.charCodeAt(n >> 1) & 31) << 5) |
@@ -319,21 +320,19 @@ function digestBucket(digest: string): number {
  * Computed on every evaluation from the receipts given.
  */
 function repeatedDigests(receipts: readonly Receipt[]): ReadonlySet<string> {
-  const buckets = new Array<number>(receipts.length);
   for (let i = 0; i < receipts.length; i++) {
     const bucket = digestBucket(receipts[i]!.requestDigest);
-    buckets[i] = bucket;
     if (bucketCounts[bucket]! < 2) bucketCounts[bucket]! += 1;
   }
   const seen = new Set<string>();
   const repeated = new Set<string>();
   for (let i = 0; i < receipts.length; i++) {
-    if (bucketCounts[buckets[i]!]! < 2) continue;
     const digest = receipts[i]!.requestDigest;
+    if (bucketCounts[digestBucket(digest)]! < 2) continue;
     if (seen.has(digest)) repeated.add(digest);
     else seen.add(digest);
   }
-  for (let i = 0; i < receipts.length; i++) bucketCounts[buckets[i]!] = 0;
+  for (let i = 0; i < receipts.length; i++) bucketCounts[digestBucket(receipts[i]!.requestDigest)] = 0;
   return repeated;
 }
 
@@ -362,7 +361,7 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
     }
     const { receipts } = history;
     repeated ??= repeatedDigests(receipts);
-    const seen = new Set<string>();
+    let seen: Set<string> | undefined;
     const sumBase = limit.asset !== undefined;
     const sumReference = limit.maxReference !== undefined;
     let count = 0;
@@ -384,6 +383,7 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
       if (limitAsset !== undefined && receipt.asset !== limitAsset) continue;
       // Each node of the signing subset delivers the same receipt: count a request once.
       if (anyRepeated && repeated.has(receipt.requestDigest)) {
+        seen ??= new Set<string>();
         if (seen.has(receipt.requestDigest)) continue;
         seen.add(receipt.requestDigest);
       }

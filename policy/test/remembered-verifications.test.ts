@@ -162,6 +162,31 @@ describe('limits: a repeated receipt digest', () => {
   });
 });
 
+describe('limits: a malformed receipt digest', () => {
+  it('is counted like any other receipt and never makes evaluation throw', () => {
+    const p = policy({ limits: [{ id: 'count', scope: 'wallet', windowMs: DAY, maxCount: 10 }] });
+    const request = transfer({});
+    const ctx = context({ approvals: [approve('bob', request)] });
+    const base: Receipt = {
+      requestDigest: '',
+      wallet: 'hot-eth',
+      operator: 'otc',
+      asset: ETH_KEY,
+      to: ADDRESS.exchange,
+      amount: ETH,
+      referenceValue: 1n,
+      completedAtMs: T0 - HOUR,
+    };
+    const receipts = [
+      { ...base, requestDigest: undefined as never },
+      { ...base, requestDigest: '' },
+      { ...base, requestDigest: 'x' },
+    ];
+    ctx.history = { completeFromMs: ctx.nowMs - DAY, completeToMs: ctx.nowMs, receipts };
+    expect(evaluate(p, request, ctx).trace.limits[0]?.usedCount).toBe(3);
+  });
+});
+
 describe('the per-document index', () => {
   it('an unfrozen document is looked up afresh on every call (no stale index)', () => {
     const frozen = policy();
