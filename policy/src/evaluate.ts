@@ -236,11 +236,12 @@ function ruleMatches(
   if (c.tiers !== undefined && !c.tiers.includes(wallet.tier)) return false;
   if (c.wallets !== undefined && !c.wallets.includes(wallet.id)) return false;
   if (c.operators !== undefined && !c.operators.includes(request.operator)) return false;
-  if (!inTimeWindows(e, rule)) return false;
+  // Conditions are a conjunction: their order changes no result, only how soon a rule is ruled out.
+  // The reference-value test stays last (it records why a value is missing).
   if (request.kind === 'raw-digest') {
     // A raw digest has no decoded intent: only rules without intent conditions can speak about it, and
     // only an allow rule that says rawDigest for this wallet can allow it.
-    if (intentConditions) return false;
+    if (intentConditions || !inTimeWindows(e, rule)) return false;
     return rule.effect.type !== 'allow' || rule.rawDigest === true;
   }
   if (rule.rawDigest === true) return false;
@@ -264,6 +265,7 @@ function ruleMatches(
   }
   if (c.minBaseUnits !== undefined && intent.amount < c.minBaseUnits) return false;
   if (c.maxBaseUnits !== undefined && intent.amount > c.maxBaseUnits) return false;
+  if (!inTimeWindows(e, rule)) return false;
   if (c.minReference !== undefined || c.maxReference !== undefined) {
     const value = e.referenceValue();
     // Unknown value: a deny rule still matches (fail closed); an allow rule does not.
@@ -434,7 +436,7 @@ function checkLimits(e: Evaluation, wallet: Wallet, asset: AssetKey, amount: big
 
 function isKnownDestination(context: EvaluationContext, chain: Chain, to: string): boolean {
   const key = addressKey(chain, to);
-  return context.knownDestinations?.some((d) => addressKey(chain, d) === key) ?? false;
+  return context.knownDestinations?.some((d) => d === to || addressKey(chain, d) === key) ?? false;
 }
 
 /** Evaluates a request under one policy version. Never throws on request content: it denies. */

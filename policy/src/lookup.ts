@@ -33,7 +33,12 @@ export interface PolicyIndex {
   limits: readonly { operators?: ReadonlySet<string>; wallets?: ReadonlySet<string> }[];
 }
 
-const SEPARATOR = '\u0000';
+/** An unambiguous map key of several strings (each length-prefixed, whatever characters they hold). */
+function tupleKey(...parts: string[]): string {
+  let key = '';
+  for (const part of parts) key += `${part.length}:${part}`;
+  return key;
+}
 
 function firstBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {
   const map = new Map<string, T>();
@@ -46,10 +51,10 @@ function firstBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
 
 function build(policy: PolicyDocument): PolicyIndex {
   const byAddress = firstBy(policy.wallets, (w) =>
-    [w.chain, w.network, addressKey(w.chain, w.address)].join(SEPARATOR),
+    tupleKey(w.chain, w.network, addressKey(w.chain, w.address)),
   );
   const entries = firstBy(policy.addressBook, (e) =>
-    [e.chain, e.network, e.tier, addressKey(e.chain, e.address)].join(SEPARATOR),
+    tupleKey(e.chain, e.network, e.tier, addressKey(e.chain, e.address)),
   );
   const denyExact = new Set(policy.screening.denylist);
   const denyLower = new Set(policy.screening.denylist.map((a) => a.toLowerCase()));
@@ -65,9 +70,9 @@ function build(policy: PolicyDocument): PolicyIndex {
     groups: firstBy(policy.approverGroups, (g) => g.id),
     approverKeys,
     walletAt: (chain, network, address) =>
-      byAddress.get([chain, network, addressKey(chain, address)].join(SEPARATOR)),
+      byAddress.get(tupleKey(chain, network, addressKey(chain, address))),
     entryAt: (chain, network, tier, address) =>
-      entries.get([chain, network, tier, addressKey(chain, address)].join(SEPARATOR)),
+      entries.get(tupleKey(chain, network, tier, addressKey(chain, address))),
     denylisted: (chain, address) =>
       chain === 'evm' ? denyLower.has(address.toLowerCase()) : denyExact.has(address),
     limits: policy.limits.map((limit) => ({
