@@ -4,8 +4,6 @@
 // process-level suite (presign.slow.test.ts) makes a member send a bad signature share and checks
 // that the coordinator locks the wallet by itself.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Keystore } from '@coffer/hsm';
@@ -33,7 +31,7 @@ function manager(
     db: database,
     audit: new AuditLog(database),
     wallets,
-    transport: transportTo(undefined),
+    transport: transportTo(false),
     ...extra,
     metrics: new Metrics(),
     log: pino({ level: 'silent' }),
@@ -43,10 +41,11 @@ function manager(
   return { sessions, wallets };
 }
 
-/** The transport calls a signing makes before any envelope: peers are only probed (GET /healthz at `url`). */
-function transportTo(url: string | undefined): PeerTransport {
+/** A transport whose peers answer their probe when `up` and take every envelope (and do nothing with it). */
+function transportTo(up: boolean): PeerTransport {
   return {
-    peerUrl: () => url,
+    probe: async () => up,
+    send: async () => {},
     recentlyHeard: () => new Set<string>(),
     noteUp: () => {},
   } as unknown as PeerTransport;
@@ -133,24 +132,17 @@ describe('wallet review lock', () => {
   it('a lock set while a signing waits (probe, policy gate) stops it before the share is used', async () => {
     // Peers answer their health probe; the policy gate takes its time, and meanwhile a concurrent
     // session's failed final check locks the wallet.
-    const health = createServer((_req, res) => res.end('{"status":"ok"}'));
-    await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(health.address() as AddressInfo).port}`;
-    try {
-      let store: WalletStore | undefined;
-      const { sessions, wallets } = manager(db, {
-        transport: transportTo(url),
-        authorizeSign: async () => {
-          store?.lock(WALLET, 'signature-check-failed in a concurrent session');
-          return { ok: true };
-        },
-      });
-      store = wallets;
-      const e = await signError(sessions);
-      expect(e.code).toBe('wallet-locked');
-      expect(db.prepare("SELECT id FROM sessions WHERE kind = 'sign'").all()).toHaveLength(0);
-    } finally {
-      health.close();
-    }
+    let store: WalletStore | undefined;
+    const { sessions, wallets } = manager(db, {
+      transport: transportTo(true),
+      authorizeSign: async () => {
+        store?.lock(WALLET, 'signature-check-failed in a concurrent session');
+        return { ok: true };
+      },
+    });
+    store = wallets;
+    const e = await signError(sessions);
+    expect(e.code).toBe('wallet-locked');
+    expect(db.prepare("SELECT id FROM sessions WHERE kind = 'sign'").all()).toHaveLength(0);
   });
 });

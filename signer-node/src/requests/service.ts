@@ -99,7 +99,6 @@ const BROADCAST_RETRY_MS = 2_000;
 const MAX_BROADCAST_ATTEMPTS = 10;
 /** Peers keep a waiting request a little longer than its coordinator before calling it expired. */
 const PEER_EXPIRY_GRACE_MS = 60 * 60 * 1000;
-const MAX_NOTICE_QUEUE = 256;
 /** How long the scheduler leaves an allowed raw digest to the HTTP call that is signing it. */
 const SYNCHRONOUS_GRACE_MS = 30_000;
 /** An allow decision this recent is not taken again before signing (the gate still decides with the session). */
@@ -113,7 +112,6 @@ export class RequestService {
   private readonly signing = new Map<string, Promise<unknown>>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly broadcastAttempts = new Map<string, number>();
-  private readonly outbox = new Map<string, { chain: Promise<void>; size: number }>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
 
@@ -811,24 +809,18 @@ export class RequestService {
     });
   }
 
-  /** Sends a notice to every other holder of the key, in order per peer, without waiting for it. */
+  /** Sends a notice to every other holder of the key without waiting for it (in order per peer). */
   private forward(wallet: Wallet, topic: string, body: string): void {
-    for (const peer of wallet.participants) {
-      if (peer === this.d.config.nodeId) continue;
-      const queue = this.outbox.get(peer) ?? { chain: Promise.resolve(), size: 0 };
-      if (queue.size >= MAX_NOTICE_QUEUE) {
-        this.d.log.warn({ peer, topic }, 'notice queue full; the peer will see the request at signing');
-        continue;
-      }
-      queue.size++;
-      queue.chain = queue.chain
-        .then(() => this.d.sessions.sendNotice(peer, topic, body))
-        .catch((e) => this.d.log.warn({ peer, topic, err: (e as Error).message }, 'notice not delivered'))
-        .finally(() => {
-          queue.size--;
-        });
-      this.outbox.set(peer, queue);
-    }
+    for (const peer of wallet.participants)
+      if (peer !== this.d.config.nodeId)
+        this.d.sessions
+          .sendNotice(peer, topic, body)
+          .catch((e) =>
+            this.d.log.warn(
+              { peer, topic, err: (e as Error).message },
+              'notice not delivered; the peer will see the request at signing',
+            ),
+          );
   }
 
   private report(r: StoredRequest, status: RequestStatus, extra: Record<string, unknown> = {}): void {

@@ -102,7 +102,11 @@ type ResultControl = {
 type AbortControl = { type: 'abort'; reason: string; restarted?: boolean };
 /** A one-way message between nodes outside any session (requests, approvals, receipts, history). */
 type NoticeControl = { type: 'notice'; topic: string; body: string };
-type Control = StartControl | ResultControl | AbortControl | NoticeControl;
+/** Notices to one peer that were queued together, in the order they were sent. */
+type NoticesControl = { type: 'notices'; items: Array<{ topic: string; body: string }> };
+type Control = StartControl | ResultControl | AbortControl | NoticeControl | NoticesControl;
+
+type QueuedNotice = { topic: string; body: string; bytes: number; done: (error?: Error) => void };
 
 /** What a node is asked to lend its share to; `authorizeSign` answers for this node alone. */
 export type SignAuthorization = {
@@ -213,6 +217,8 @@ export class SessionManager {
   /** Sessions this node coordinates, until every member's result is in. */
   private readonly coordinated = new Map<string, Running>();
   private readonly pending = new Map<string, { expires: number; items: Envelope[] }>();
+  /** Notices waiting for each peer (sendNotice). */
+  private readonly noticeQueues = new Map<string, { items: QueuedNotice[]; flushing: boolean }>();
   /** Sessions this node coordinates whose start has left but whose own party is still being built. */
   private readonly building = new Map<string, Envelope[]>();
   private readonly pool: PresignPool;
@@ -511,25 +517,27 @@ export class SessionManager {
       ...(entry ? { presignature: entry.id } : {}),
       ...(req.request !== undefined ? { request: req.request } : {}),
     };
-    const verdict = await this.authorize(id, start, this.o.nodeId);
-    if (!verdict.ok) {
-      if (entry) this.pool.restore(entry);
-      throw new SessionError('policy-denied', `this node refuses to sign: ${verdict.reason}`);
-    }
     const chosen = members.map((i) => wallet.participants[i - 1]!);
-    this.o.db
-      .prepare('UPDATE signing_requests SET signers = ?, updated_at = ? WHERE id = ?')
-      .run(JSON.stringify([...chosen].sort()), now(), req.requestId);
-    this.o.audit.append('sign.session', actor, id, {
-      request: req.requestId,
-      wallet: wallet.id,
-      signers: chosen,
-      ...(entry ? { presignature: entry.id } : {}),
-    });
-    if (entry) this.claimed.set(id, entry);
+    // This node's own policy decision runs while the members take theirs (the start has left): each
+    // decides alone, and this node builds its party only once its own answer is yes.
+    const authorized = async () => {
+      const verdict = await this.authorize(id, start, this.o.nodeId);
+      if (!verdict.ok)
+        throw new SessionError('policy-denied', `this node refuses to sign: ${verdict.reason}`);
+      this.o.db
+        .prepare('UPDATE signing_requests SET signers = ?, updated_at = ? WHERE id = ?')
+        .run(JSON.stringify([...chosen].sort()), now(), req.requestId);
+      this.o.audit.append('sign.session', actor, id, {
+        request: req.requestId,
+        wallet: wallet.id,
+        signers: chosen,
+        ...(entry ? { presignature: entry.id } : {}),
+      });
+      if (entry) this.claimed.set(id, entry);
+    };
     let outcome: Outcome;
     try {
-      outcome = await this.coordinate(id, start, req.requestId);
+      outcome = await this.coordinate(id, start, req.requestId, authorized);
     } catch (e) {
       // The session never started: an untouched presignature goes back, a consumed one is retired.
       if (entry?.presignature.consumed) this.pool.discardRow(entry.id, `session ${id} did not start`);
@@ -651,17 +659,65 @@ export class SessionManager {
     }
   }
 
-  /** Sends a notice to one pinned peer (signed envelope, not encrypted; bodies are public data). */
-  async sendNotice(peer: string, topic: string, body: string): Promise<void> {
-    const payload = new TextEncoder().encode(JSON.stringify({ type: 'notice', topic, body }));
-    if (payload.length > MAX_CONTROL_BYTES) throw new Error(`notice ${topic} is too large`);
-    await this.o.transport.send(peer, {
-      kind: 'control',
-      session: `nt-${bytesToHex(randomBytes(16))}`,
-      round: 0,
-      payload,
-      encrypt: false,
+  /**
+   * Sends a notice to one pinned peer (signed envelope, not encrypted; bodies are public data). Notices
+   * to a peer are delivered in the order they were sent; those queued while an earlier envelope to the
+   * peer is on its way (or within the same tick) leave together in one envelope. Resolves once delivered.
+   */
+  sendNotice(peer: string, topic: string, body: string): Promise<void> {
+    const bytes = Buffer.byteLength(JSON.stringify({ topic, body }));
+    if (bytes + NOTICES_OVERHEAD > MAX_CONTROL_BYTES)
+      return Promise.reject(new Error(`notice ${topic} is too large`));
+    let queue = this.noticeQueues.get(peer);
+    if (!queue) {
+      queue = { items: [], flushing: false };
+      this.noticeQueues.set(peer, queue);
+    }
+    if (queue.items.length >= MAX_QUEUED_NOTICES)
+      return Promise.reject(new Error(`notice queue to ${peer} is full (${MAX_QUEUED_NOTICES})`));
+    const q = queue;
+    return new Promise<void>((resolve, reject) => {
+      q.items.push({ topic, body, bytes, done: (error) => (error ? reject(error) : resolve()) });
+      if (!q.flushing) {
+        q.flushing = true;
+        setImmediate(() => void this.flushNotices(peer, q));
+      }
     });
+  }
+
+  private async flushNotices(
+    peer: string,
+    queue: { items: QueuedNotice[]; flushing: boolean },
+  ): Promise<void> {
+    while (queue.items.length > 0) {
+      const batch: QueuedNotice[] = [];
+      let size = NOTICES_OVERHEAD;
+      while (
+        queue.items.length > 0 &&
+        (batch.length === 0 || size + queue.items[0]!.bytes + 1 <= MAX_CONTROL_BYTES)
+      ) {
+        const next = queue.items.shift()!;
+        size += next.bytes + 1;
+        batch.push(next);
+      }
+      const control =
+        batch.length === 1
+          ? { type: 'notice', topic: batch[0]!.topic, body: batch[0]!.body }
+          : { type: 'notices', items: batch.map(({ topic, body }) => ({ topic, body })) };
+      try {
+        await this.o.transport.send(peer, {
+          kind: 'control',
+          session: `nt-${bytesToHex(randomBytes(16))}`,
+          round: 0,
+          payload: new TextEncoder().encode(JSON.stringify(control)),
+          encrypt: false,
+        });
+        for (const n of batch) n.done();
+      } catch (e) {
+        for (const n of batch) n.done(e as Error);
+      }
+    }
+    queue.flushing = false;
   }
 
   /**
@@ -671,33 +727,29 @@ export class SessionManager {
   private async probe(peers: string[], all = false): Promise<string[]> {
     const heard = all ? new Set<string>() : this.o.transport.recentlyHeard(peers, LIVENESS_MS);
     const ask = peers.filter((p) => !heard.has(p));
-    const ok = await Promise.all(
-      ask.map(async (p) => {
-        try {
-          const res = await fetch(`${this.o.transport.peerUrl(p)}/healthz`, {
-            signal: AbortSignal.timeout(this.o.probeTimeoutMs),
-          });
-          await res.arrayBuffer();
-          this.o.transport.noteUp(p, res.ok);
-          return res.ok;
-        } catch {
-          this.o.transport.noteUp(p, false);
-          return false;
-        }
-      }),
-    );
+    const ok = await Promise.all(ask.map((p) => this.o.transport.probe(p, this.o.probeTimeoutMs)));
     const up = new Set(ask.filter((_, i) => ok[i]));
     return peers.filter((p) => heard.has(p) || up.has(p));
   }
 
-  private async coordinate(id: string, start: StartControl, requestId?: string): Promise<Outcome> {
+  /**
+   * Runs a session this node coordinates. `beforeParty` (the policy gate of a signing) runs after the
+   * start has left and before this node builds its party; if it throws, the members are told to abort.
+   */
+  private async coordinate(
+    id: string,
+    start: StartControl,
+    requestId?: string,
+    beforeParty?: () => Promise<void>,
+  ): Promise<Outcome> {
     if (this.running.size >= MAX_RUNNING)
       throw new SessionError('peer-unreachable', 'too many sessions running; retry later');
     const myIndex = start.participants.indexOf(this.o.nodeId) + 1;
     const members = start.members.map((i) => start.participants[i - 1]!).filter((p) => p !== this.o.nodeId);
-    // The start leaves first (delivered: a peer answers as soon as it holds the envelope), so that
-    // members check it and build their parties while this node builds its own; their first messages wait
-    // in `pending` until this node registers the session.
+    // The start leaves first, so that members check it and build their parties while this node takes
+    // its own decision (beforeParty) and builds its party; their first messages wait in `pending` until
+    // this node registers the session. The party is built once the start is delivered (a peer answers as
+    // soon as it holds the envelope): building it keeps this thread busy.
     let run: Running | undefined;
     let unreachable: { peer: string; message: string } | undefined;
     // Checked before the start leaves (after the probe and the policy gate, a concurrent session may have
@@ -706,7 +758,7 @@ export class SessionManager {
     const early: Envelope[] = [];
     this.building.set(id, early);
     const payload = new TextEncoder().encode(JSON.stringify(start));
-    await Promise.all(
+    const delivered = Promise.all(
       members.map((peer) =>
         this.o.transport
           .send(peer, { kind: 'control', session: id, round: 0, payload, encrypt: false })
@@ -718,6 +770,8 @@ export class SessionManager {
       ),
     );
     try {
+      await beforeParty?.();
+      await delivered;
       run = this.register(
         id,
         start,
@@ -875,12 +929,13 @@ export class SessionManager {
       this.dropped('malformed-control', `${e.from}: ${(err as Error).message}`);
       return;
     }
-    if (c.type === 'notice') {
-      try {
-        this.o.onNotice?.(e.from, c.topic, c.body);
-      } catch (err) {
-        this.o.log.warn({ from: e.from, topic: c.topic, err: (err as Error).message }, 'notice refused');
-      }
+    if (c.type === 'notice' || c.type === 'notices') {
+      for (const n of c.type === 'notice' ? [c] : c.items)
+        try {
+          this.o.onNotice?.(e.from, n.topic, n.body);
+        } catch (err) {
+          this.o.log.warn({ from: e.from, topic: n.topic, err: (err as Error).message }, 'notice refused');
+        }
       return;
     }
     const run = this.running.get(e.session) ?? this.coordinated.get(e.session);
@@ -1501,6 +1556,10 @@ function now(): string {
 }
 
 const MAX_CONTROL_BYTES = 256 * 1024;
+/** Notices waiting for one peer before sendNotice refuses more. */
+const MAX_QUEUED_NOTICES = 256;
+/** Bytes of `{"type":"notices","items":[]}` around the items of a batch. */
+const NOTICES_OVERHEAD = 32;
 const MAX_REQUEST_CHARS = 192 * 1024;
 const TOPIC = /^[a-z][a-z0-9.-]{0,63}$/;
 
@@ -1524,6 +1583,17 @@ function parseControl(bytes: Uint8Array): Control {
     if (!isStr(o.topic) || !TOPIC.test(o.topic)) throw new Error('control.topic');
     if (!isStr(o.body)) throw new Error('control.body');
     return { type: 'notice', topic: o.topic, body: o.body };
+  }
+  if (o.type === 'notices') {
+    if (!Array.isArray(o.items) || o.items.length < 1 || o.items.length > MAX_QUEUED_NOTICES)
+      throw new Error(`control.items: 1..${MAX_QUEUED_NOTICES} notices expected`);
+    const items = o.items.map((n: unknown, i: number) => {
+      const item = (typeof n === 'object' && n !== null ? n : {}) as Record<string, unknown>;
+      if (!isStr(item.topic) || !TOPIC.test(item.topic)) throw new Error(`control.items[${i}].topic`);
+      if (!isStr(item.body)) throw new Error(`control.items[${i}].body`);
+      return { topic: item.topic, body: item.body };
+    });
+    return { type: 'notices', items };
   }
   if (o.type === 'result') {
     if (o.status !== 'done' && o.status !== 'aborted') throw new Error('control.status');

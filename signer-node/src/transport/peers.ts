@@ -3,6 +3,8 @@
 // and checks every incoming envelope: known sender, valid signature by its pinned key, addressed to
 // this node, not seen before, decryptable. A failing envelope is dropped and counted by reason; it
 // never aborts a session (a session that misses a message times out and names who it waited for).
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import type { PeerConfig } from '../config/config.ts';
 import type { EncryptionKey } from '../config/keys.ts';
@@ -91,6 +93,18 @@ export class PeerTransport {
     return this.peers.get(id)?.url;
   }
 
+  /** Asks the peer's GET /healthz; true when it answers 2xx within `timeoutMs`. Records the answer. */
+  async probe(id: string, timeoutMs: number): Promise<boolean> {
+    const peer = this.peers.get(id);
+    if (!peer) return false;
+    const up = await request(`${peer.url}/healthz`, { method: 'GET', timeoutMs }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    this.noteUp(id, up);
+    return up;
+  }
+
   /** The peers among `ids` that proved they are up within the last `withinMs`. */
   recentlyHeard(ids: readonly string[], withinMs: number): Set<string> {
     const since = Date.now() - withinMs;
@@ -160,13 +174,12 @@ export class PeerTransport {
         await new Promise((r) => setTimeout(r, backoffMs));
       }
       try {
-        const res = await fetch(`${peer.url}/v1/peer/envelope`, {
+        const res = await request(`${peer.url}/v1/peer/envelope`, {
           method: 'POST',
-          headers: { 'content-type': 'application/octet-stream' },
           body: bytes,
-          signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
+          timeoutMs: this.opts.requestTimeoutMs,
         });
-        const answer = await res.text().catch(() => '');
+        const answer = res.body;
         if (res.ok) return;
         // A retry after a lost or late answer (the peer can be busy computing a protocol round for
         // longer than the request timeout): the peer already holds this exact envelope and drops the
@@ -176,10 +189,7 @@ export class PeerTransport {
         // The peer refused this envelope for good (it is malformed or not for it): do not retry.
         if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
       } catch (e) {
-        lastError =
-          (e as Error).name === 'TimeoutError'
-            ? 'timed out'
-            : (((e as Error).cause as Error)?.message ?? (e as Error).message);
+        lastError = (e as Error).message;
       }
     }
     this.opts.metrics.inc('coffer_peer_send_failures_total', { peer: peer.id });
@@ -221,6 +231,67 @@ export class PeerTransport {
     this.opts.metrics.inc('coffer_peer_envelopes_received_total');
     return { ok: true, envelope: { ...envelope, payload } };
   }
+}
+
+// One keep-alive connection pool per protocol for every peer (node:http: a fraction of fetch's CPU per
+// request, and a node sends several envelopes per signing to each peer).
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
+};
+
+/** A small HTTP request with a total deadline; rejects with a short reason ("timed out", "ECONNREFUSED …"). */
+function request(
+  url: string,
+  o: { method: 'GET' | 'POST'; body?: Uint8Array; timeoutMs: number },
+): Promise<{ ok: boolean; status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const client = u.protocol === 'https:' ? https : http;
+    const req = client.request(
+      u,
+      {
+        method: o.method,
+        agent: agents[u.protocol === 'https:' ? 'https:' : 'http:'],
+        headers:
+          o.body !== undefined
+            ? { 'content-type': 'application/octet-stream', 'content-length': o.body.length }
+            : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          // Answers are small JSON; a peer cannot make this node buffer more.
+          if (size <= 64 * 1024) chunks.push(c);
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          const status = res.statusCode ?? 0;
+          resolve({
+            ok: status >= 200 && status < 300,
+            status,
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+        res.on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error('timed out')), o.timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(
+        new Error(e.message === 'timed out' ? 'timed out' : ((e as NodeJS.ErrnoException).code ?? e.message)),
+      );
+    });
+    req.end(
+      o.body === undefined ? undefined : Buffer.from(o.body.buffer, o.body.byteOffset, o.body.byteLength),
+    );
+  });
 }
 
 function isReplayAnswer(body: string): boolean {
