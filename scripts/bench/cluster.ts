@@ -39,6 +39,8 @@ export type ClusterSettings = {
   schemes: Scheme[];
   /** Presignatures each node keeps ready for the ECDSA key in the presigned case (BENCH_CLUSTER_POOL). */
   pool: number;
+  /** The nodes' `durability` setting (BENCH_CLUSTER_DURABILITY: critical, the default, or full). */
+  durability: 'critical' | 'full';
 };
 
 export function clusterSettings(env: NodeJS.ProcessEnv): ClusterSettings {
@@ -49,7 +51,15 @@ export function clusterSettings(env: NodeJS.ProcessEnv): ClusterSettings {
     warmup: positiveInt(env.BENCH_CLUSTER_WARMUP, 10, 'BENCH_CLUSTER_WARMUP'),
     schemes: schemeList(env.BENCH_CLUSTER_SCHEMES),
     pool: positiveInt(env.BENCH_CLUSTER_POOL, 4, 'BENCH_CLUSTER_POOL'),
+    durability: durabilityOf(env.BENCH_CLUSTER_DURABILITY),
   };
+}
+
+function durabilityOf(raw: string | undefined): 'critical' | 'full' {
+  const v = raw?.trim() ?? '';
+  if (v === '' || v === 'critical') return 'critical';
+  if (v === 'full') return 'full';
+  throw new RangeError(`BENCH_CLUSTER_DURABILITY: "${v}" is neither critical nor full`);
 }
 
 function schemeList(raw: string | undefined): Scheme[] {
@@ -64,6 +74,12 @@ function schemeList(raw: string | undefined): Scheme[] {
   }
   return out;
 }
+
+const DURABILITY = {
+  critical:
+    'durability "critical" (the default): every commit is in the SQLite WAL before the node goes on (survives kill -9); shares, bans, locks, policy versions, approvals and vetoes are fsynced; the signing path is not (signer-node README, Durability)',
+  full: 'durability "full": every commit fsynced (PRAGMA synchronous=FULL)',
+} as const;
 
 /** Issue 5 targets. */
 export const CLUSTER_TARGETS = {
@@ -439,11 +455,11 @@ export function clusterTargets(
   return out;
 }
 
-/** Writes (or removes) the node's `presign` configuration section; read at the next start. */
-function setPresign(p: NodeProcess, presign: { poolSize: number; paths: string[] } | undefined): void {
+/** Sets (or removes) one top-level section of the node's configuration file; read at the next start. */
+function setConfig(p: NodeProcess, section: 'presign' | 'durability', value: unknown): void {
   const cfg = JSON.parse(readFileSync(p.spec.config, 'utf8')) as Record<string, unknown>;
-  if (presign) cfg.presign = presign;
-  else delete cfg.presign;
+  if (value !== undefined) cfg[section] = value;
+  else delete cfg[section];
   writeFileSync(p.spec.config, `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600 });
 }
 
@@ -505,12 +521,12 @@ async function benchPresigned(
 ): Promise<CaseResult | { skipped: string }> {
   const presign = { poolSize: settings.pool, paths: ['m'] };
   await Promise.all(processes.map((p) => p.stop()));
-  for (const p of processes) setPresign(p, presign);
+  for (const p of processes) setConfig(p, 'presign', presign);
   try {
     await Promise.all(processes.map((p) => p.start()));
   } catch (e) {
     await Promise.all(processes.map((p) => p.stop()));
-    for (const p of processes) setPresign(p, undefined);
+    for (const p of processes) setConfig(p, 'presign', undefined);
     await Promise.all(processes.map((p) => p.start()));
     return { skipped: `${PRESIGN_UNSUPPORTED}: ${errorMessage(e)}` };
   }
@@ -593,6 +609,7 @@ export async function runCluster(settings: ClusterSettings): Promise<ClusterSect
     threshold: '2-of-3',
     transport: 'HTTP on 127.0.0.1',
     backend: CLUSTER_BACKEND,
+    durability: DURABILITY[settings.durability],
     settings,
   };
   const cases: ClusterSection['cases'] = {};
@@ -605,6 +622,7 @@ export async function runCluster(settings: ClusterSettings): Promise<ClusterSect
       logLevel: 'warn',
     });
     processes = spec.nodes.map((n) => new NodeProcess(n, spec.env));
+    for (const p of processes) setConfig(p, 'durability', settings.durability);
     await Promise.all(processes.map((p) => p.start()));
     const nodes: Node[] = processes.map((p) => ({ id: p.spec.id, url: p.url }));
     setup.nodeIds = nodes.map((n) => n.id);

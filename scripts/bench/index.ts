@@ -4,7 +4,7 @@
 //   BENCH_MAX_CASE_MS  time budget per case in ms (default 15000): no further run starts if it would
 //                      end past the budget, so multi-second DKG cases report fewer iterations
 //   BENCH_ONLY         comma-separated sections to run: frost, ecdsa, policy, cluster (default: all)
-//   BENCH_CLUSTER_SIGNINGS / _SECONDS / _CONCURRENCY / _WARMUP  cluster section (see bench/cluster.ts)
+//   BENCH_CLUSTER_SIGNINGS / _SECONDS / _CONCURRENCY / _WARMUP / _POOL / _DURABILITY  cluster section (see bench/cluster.ts)
 //   BENCH_POLICY_REQUESTS / BENCH_POLICY_SECONDS                policy section (see bench/policy.ts)
 //   BENCH_OUT          also write the JSON document to this file (pnpm itself prints its script
 //                      banner on stdout unless run as `pnpm -s bench`)
