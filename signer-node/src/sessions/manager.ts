@@ -217,6 +217,8 @@ export class SessionManager {
   /** Sessions this node coordinates, until every member's result is in. */
   private readonly coordinated = new Map<string, Running>();
   private readonly pending = new Map<string, { expires: number; items: Envelope[] }>();
+  /** Sessions their coordinator aborted before this node started them (coordinator/session → expiry). */
+  private readonly calledOff = new Map<string, number>();
   /** Notices waiting for each peer (sendNotice). */
   private readonly noticeQueues = new Map<string, { items: QueuedNotice[]; flushing: boolean }>();
   /** Sessions this node coordinates whose start has left but whose own party is still being built. */
@@ -457,7 +459,9 @@ export class SessionManager {
       const entry = this.pool.take(wallet.id, req.path, (signers) =>
         signers.every((s) => s === this.o.nodeId || reachable.includes(s)),
       );
-      this.scheduleRefill(0);
+      // The pool is topped up once this signing is over: a presigning run now would take the cores
+      // from the one online round this request is waiting for.
+      if (!entry) this.scheduleRefill(0);
       if (entry) {
         try {
           return await this.runSign(wallet, req, actor, entry.members, entry);
@@ -473,6 +477,8 @@ export class SessionManager {
             presignature: entry.id,
             error: (e as Error).message,
           });
+        } finally {
+          this.scheduleRefill(0);
         }
       }
     }
@@ -536,11 +542,14 @@ export class SessionManager {
       if (entry) this.claimed.set(id, entry);
     };
     let outcome: Outcome;
+    const progress = { startSent: false };
     try {
-      outcome = await this.coordinate(id, start, req.requestId, authorized);
+      outcome = await this.coordinate(id, start, req.requestId, authorized, progress);
     } catch (e) {
-      // The session never started: an untouched presignature goes back, a consumed one is retired.
-      if (entry?.presignature.consumed) this.pool.discardRow(entry.id, `session ${id} did not start`);
+      // The session did not run. A presignature goes back only if its start never left: once it has,
+      // a member may have used its half (this node's gate decides after the start), so it is retired.
+      if (entry && (entry.presignature.consumed || progress.startSent))
+        this.pool.discardRow(entry.id, `session ${id} did not run: ${(e as Error).message}`);
       else if (entry) this.pool.restore(entry);
       throw e;
     } finally {
@@ -741,6 +750,7 @@ export class SessionManager {
     start: StartControl,
     requestId?: string,
     beforeParty?: () => Promise<void>,
+    progress?: { startSent: boolean },
   ): Promise<Outcome> {
     if (this.running.size >= MAX_RUNNING)
       throw new SessionError('peer-unreachable', 'too many sessions running; retry later');
@@ -758,6 +768,7 @@ export class SessionManager {
     const early: Envelope[] = [];
     this.building.set(id, early);
     const payload = new TextEncoder().encode(JSON.stringify(start));
+    if (progress) progress.startSent = true;
     const delivered = Promise.all(
       members.map((peer) =>
         this.o.transport
@@ -944,6 +955,13 @@ export class SessionManager {
       // A member's answer (a refusal, say) to a start this node sent before its own party was built.
       const early = this.building.get(e.session);
       if (early && early.length < MAX_PENDING_PER_SESSION) early.push(e);
+      // A coordinator calling off a session this node is still deciding on (onStart checks this).
+      else if (c.type === 'abort') {
+        const t = Date.now();
+        for (const [k, until] of this.calledOff) if (until < t) this.calledOff.delete(k);
+        if (this.calledOff.size < MAX_PENDING_SESSIONS)
+          this.calledOff.set(`${e.from}/${e.session}`, t + PENDING_TTL_MS);
+      }
       return;
     }
     if (!run.others(this.o.nodeId).includes(e.from)) {
@@ -1041,6 +1059,9 @@ export class SessionManager {
         return refuse('presignatures exist for ecdsa-secp256k1 only');
       const verdict = await this.authorize(e.session, c, e.from);
       if (!verdict.ok) return refuse(`policy: ${verdict.reason}`);
+      // The coordinator may have called the session off while this node decided (its own gate said no).
+      if (this.calledOff.delete(`${e.from}/${e.session}`))
+        return refuse('the coordinator called the session off');
       if (c.presignature !== undefined) {
         // The coordinator names the presignature; this node must hold it unused, bound to exactly
         // this wallet, path, signing set and coordinator. It leaves the pool here, for good.
