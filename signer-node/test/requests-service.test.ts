@@ -1,8 +1,9 @@
 // The request service in one process, on a real SQLite file with the real policy gate (a signed policy
 // version installed from a file) and a controlled clock: idempotency, what-you-see-is-what-you-sign at
 // creation, approvals checked by the engine (each refusal named), vetoes, cancellation by the
-// initiator only, 24-hour expiry, and peer copies of forwarded bundles. Signing itself runs in
-// requests.slow.test.ts with real node processes.
+// initiator only, 24-hour expiry, peer copies of forwarded bundles, and dry runs (the same preparation
+// and errors as a submission, nothing written; an EVM build against a real anvil reserves no nonce).
+// Signing itself runs in requests.slow.test.ts with real node processes.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAnvil } from '../../packages/chains/test/anvil.ts';
 import { ApiError } from '../src/api/errors.ts';
 import { AuditLog } from '../src/audit/log.ts';
 import { type ApiKeyConfig, type NodeConfig, parseConfig } from '../src/config/config.ts';
@@ -35,6 +37,7 @@ let dir: string;
 let db: NodeDatabase;
 let service: RequestService;
 let gate: PolicyGate;
+let config: NodeConfig;
 const notices: Array<{ peer: string; topic: string; body: string }> = [];
 const keyId = 'ab'.repeat(32);
 const admin = SigningKey.generate();
@@ -107,7 +110,7 @@ beforeAll(async () => {
   };
   writeFileSync(join(dir, 'policy-v1.json'), JSON.stringify(signed));
   const peerKey = (n: number) => n.toString(16).padStart(2, '0').repeat(32);
-  const config: NodeConfig = parseConfig(
+  config = parseConfig(
     {
       nodeId: 'node-a',
       listen: { host: '127.0.0.1', port: 0 },
@@ -515,5 +518,135 @@ describe('request service', () => {
     // The coordinator now asks for a signature with a bundle that leaves the veto out: refused.
     const decision = await gate.evaluate(copy, { nowMs: now, dryRun: true });
     expect(decision.reasons.map((r) => r.code)).toContain('vetoed');
+  });
+});
+
+describe('dry run', () => {
+  /** Rows of every table a submission writes to, and the notices sent so far. */
+  const footprint = (): Record<string, number> => ({
+    ...(db
+      .prepare(
+        `SELECT (SELECT COUNT(*) FROM requests) AS requests,
+                (SELECT COUNT(*) FROM request_transitions) AS transitions,
+                (SELECT COUNT(*) FROM audit_log) AS audit,
+                (SELECT COUNT(*) FROM policy_decisions) AS decisions,
+                (SELECT COUNT(*) FROM policy_requests_seen) AS seen,
+                (SELECT COUNT(*) FROM policy_authorizations) AS authorizations`,
+      )
+      .get() as Record<string, number>),
+    notices: notices.length,
+  });
+  const errorOf = (e: ApiError) => ({ status: e.status, code: e.code, field: e.field, message: e.message });
+
+  it('refuses a description its transaction does not match with the same 422 as a submission, and audits nothing', async () => {
+    const lying = {
+      ...transfer(),
+      unsignedTransaction: transfer({ to: address.fresh! }).unsignedTransaction!,
+    };
+    const before = footprint();
+    const dry = await refused(service.dryRunTransfer(lying, OTC, []));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(footprint()).toEqual(before);
+    expect(dry).toMatchObject({ status: 422, code: 'description-mismatch', field: 'unsignedTransaction' });
+    const real = await refused(service.createTransfer(lying, OTC));
+    expect(errorOf(dry)).toEqual(errorOf(real));
+    // The submission's refusal is audited; the dry run's is not.
+    expect(footprint().audit).toBe(Number(before.audit) + 1);
+  });
+
+  it('answers every malformed or unbuildable body with the error a submission gets', async () => {
+    const bodies: TransferBody[] = [
+      { ...transfer(), chain: 'bitcoin' },
+      (({ unsignedTransaction: _u, ...rest }) => ({
+        ...rest,
+        wallet: 'hot-trx',
+        chain: 'tron' as const,
+        to: address.tronExchange!,
+      }))(transfer()),
+      (({ unsignedTransaction: _u, ...rest }) => rest)(transfer()),
+      { ...transfer(), keyId: 'cd'.repeat(32) },
+      { ...transfer(), asset: { kind: 'token' } as never },
+      { ...transfer(), asset: { kind: 'native', contract: TOKEN } as never },
+      { ...transfer(), unsignedTransaction: '0x01c0' },
+      { ...transfer(), priceSnapshot: { price: 'free' } },
+      { ...transfer(), path: 'm/1/x' },
+    ];
+    for (const body of bodies) {
+      const before = footprint();
+      const dry = await refused(service.dryRunTransfer(body, OTC, []));
+      expect(footprint()).toEqual(before);
+      const real = await refused(service.createTransfer(body, OTC));
+      expect(errorOf(dry), JSON.stringify(body)).toEqual(errorOf(real));
+    }
+    const approvals = await refused(service.dryRunTransfer(transfer(), OTC, [{ approverId: 'bob' }]));
+    expect(approvals).toMatchObject({ status: 400, field: expect.stringMatching(/^approvals\[0\]\./) });
+  });
+
+  it('decides as the submission of the same body then decides, and writes, forwards and audits nothing', async () => {
+    const bodies = [
+      transfer(),
+      transfer({ amountWei: ETH / 2n }),
+      transfer({ to: address.slow! }),
+      transfer({ to: `0x${'77'.repeat(20)}` }),
+    ];
+    const dry = [];
+    const before = footprint();
+    for (const body of bodies) dry.push(await service.dryRunTransfer(body, OTC, []));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(footprint()).toEqual(before);
+    expect(dry.map((d) => d.outcome)).toEqual(['allow', 'needs-approvals', 'delayed', 'deny']);
+    for (const [i, body] of bodies.entries()) {
+      const { view } = await service.createTransfer(body, OTC);
+      expect(dry[i]!.outcome).toBe(view.decision?.outcome);
+      expect(dry[i]!.reasons.map((r) => r.code)).toEqual(view.decision?.reasons.map((r) => r.code));
+    }
+  });
+
+  it('counts the approvals it is given, on the digest the submission then carries', async () => {
+    const body = transfer({ amountWei: ETH / 2n });
+    const { bundle } = await service.prepareTransfer(body, ALICE);
+    const approvals = (['bob', 'carol'] as const).map((id) =>
+      approval(id, bundle.requestDigest, { approvedAtMs: now }),
+    );
+    const decision = await service.dryRunTransfer(body, ALICE, approvals);
+    expect(decision.outcome).toBe('allow');
+    expect(decision.trace.quorum?.counted).toEqual(['bob', 'carol']);
+    expect((await service.dryRunTransfer(body, ALICE, approvals.slice(1))).outcome).toBe('needs-approvals');
+    const { view } = await service.createTransfer(body, ALICE);
+    expect(view.requestDigest).toBe(bundle.requestDigest);
+  });
+
+  it('an EVM transaction the node builds (real anvil) takes the next free nonce without reserving it', async () => {
+    const anvil = await startAnvil();
+    try {
+      const withRpc = {
+        ...config,
+        chains: { ...config.chains, evm: { ...config.chains.evm!, rpcUrl: anvil.url } },
+      };
+      const builder = new RequestService({
+        config: withRpc,
+        db,
+        audit: new AuditLog(db),
+        wallets: new WalletStore(db, {} as Keystore),
+        sessions: {
+          sendNotice: async () => {},
+          sign: async () => new Uint8Array(64),
+        } as unknown as SessionManager,
+        log: pino({ level: 'silent' }),
+        gate,
+        clock: () => now,
+      });
+      const unbuilt = () => (({ unsignedTransaction: _u, ...rest }) => rest)(transfer());
+      const nonceOf = (id: string) => builder.store.get(id)!.evmNonce;
+      const first = (await builder.createTransfer(unbuilt(), OTC)).view;
+      expect(first.status).toBe('approved');
+      const dry = await builder.prepareTransfer(unbuilt(), OTC);
+      expect(dry.nonce).toBe(nonceOf(first.id)! + 1);
+      expect((await builder.dryRunTransfer(unbuilt(), OTC, [])).outcome).toBe('allow');
+      const second = (await builder.createTransfer(unbuilt(), OTC)).view;
+      expect(nonceOf(second.id)).toBe(dry.nonce);
+    } finally {
+      await anvil.stop();
+    }
   });
 });

@@ -103,7 +103,7 @@ describe('CofferClient against three signer-node processes', () => {
       expect(r.submittedAtMs).toBeGreaterThan(0);
     }
     expect(await auditor.requests({ status: 'pending-approvals' })).toEqual([]);
-    // This cluster has no EVM endpoint: the node says so with its code and field.
+    // This cluster has no EVM configuration: the node refuses the chain as POST /v1/transfers does.
     const noChain = (await rejection(
       admin.dryRun({
         wallet: 'hot-eth',
@@ -115,7 +115,7 @@ describe('CofferClient against three signer-node processes', () => {
         idempotencyKey: 'dry-1',
       }),
     )) as CofferApiError;
-    expect([noChain.status, noChain.code, noChain.field]).toEqual([422, 'unsupported-chain', 'chain']);
+    expect([noChain.status, noChain.code, noChain.field]).toEqual([400, 'invalid-request', 'chain']);
     await expect(auditor.requests({ status: 'teleported' as never })).rejects.toThrow(TypeError);
   }, 30_000);
 

@@ -17,6 +17,39 @@ const idParams = {
   properties: { id: { type: 'string', pattern: REQUEST_ID } },
 } as const;
 
+/**
+ * The body of `POST /v1/transfers` (`POST /v1/policy/dry-run` takes it too, with approvals). A function:
+ * server.ts, whose HEX64 it uses, imports this module before its own constants are set.
+ */
+export function transferBodySchema() {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['wallet', 'keyId', 'chain', 'asset', 'to', 'amount', 'idempotencyKey'],
+    properties: {
+      wallet: { type: 'string', pattern: IDENT },
+      keyId: { type: 'string', pattern: HEX64 },
+      path: { type: 'string', pattern: PATH, maxLength: 200 },
+      chain: { type: 'string', enum: ['evm', 'bitcoin', 'tron'] },
+      asset: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind'],
+        properties: {
+          kind: { type: 'string', enum: ['native', 'token'] },
+          contract: { type: 'string', pattern: '^[0-9A-Za-z]{1,64}$' },
+        },
+      },
+      to: { type: 'string', pattern: '^[0-9A-Za-z]{1,100}$' },
+      amount: { type: 'string', pattern: '^[1-9][0-9]{0,77}$' },
+      idempotencyKey: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+      reference: { type: 'string', maxLength: 200 },
+      unsignedTransaction: { type: 'string', pattern: '^(0x)?([0-9a-f]{2}){1,65536}$' },
+      priceSnapshot: { type: 'object' },
+    },
+  } as const;
+}
+
 export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: Security): RequestService {
   const service = new RequestService({
     config: d.config,
@@ -46,46 +79,11 @@ export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: 
       schema: {
         summary: 'Create a transfer request (maker); the operator is the API key’s',
         security: sec,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['wallet', 'keyId', 'chain', 'asset', 'to', 'amount', 'idempotencyKey'],
-          properties: {
-            wallet: { type: 'string', pattern: IDENT },
-            keyId: { type: 'string', pattern: HEX64 },
-            path: { type: 'string', pattern: PATH, maxLength: 200 },
-            chain: { type: 'string', enum: ['evm', 'bitcoin', 'tron'] },
-            asset: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['kind'],
-              properties: {
-                kind: { type: 'string', enum: ['native', 'token'] },
-                contract: { type: 'string', pattern: '^[0-9A-Za-z]{1,64}$' },
-              },
-            },
-            to: { type: 'string', pattern: '^[0-9A-Za-z]{1,100}$' },
-            amount: { type: 'string', pattern: '^[1-9][0-9]{0,77}$' },
-            idempotencyKey: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
-            reference: { type: 'string', maxLength: 200 },
-            unsignedTransaction: { type: 'string', pattern: '^(0x)?([0-9a-f]{2}){1,65536}$' },
-            priceSnapshot: { type: 'object' },
-          },
-        },
+        body: transferBodySchema(),
       },
     },
     async (req, reply) => {
-      const body = req.body as TransferBody & { asset: { kind: string; contract?: string } };
-      if (body.asset.kind === 'token' && body.asset.contract === undefined)
-        throw new ApiError(
-          400,
-          'invalid-request',
-          'asset.contract is required for a token',
-          'asset.contract',
-        );
-      if (body.asset.kind === 'native' && body.asset.contract !== undefined)
-        throw new ApiError(400, 'invalid-request', 'a native asset has no contract', 'asset.contract');
-      const { created, view } = await service.createTransfer(body, apiKey(req.apiKeyId));
+      const { created, view } = await service.createTransfer(req.body as TransferBody, apiKey(req.apiKeyId));
       return reply.code(created ? 201 : 200).send(view);
     },
   );

@@ -315,8 +315,8 @@ export async function buildServer(d: ServerDeps) {
     }),
   );
 
-  registerRequestRoutes(app, d, auth, sec);
-  registerPolicyRoutes(app, d, auth, sec);
+  const requests = registerRequestRoutes(app, d, auth, sec);
+  registerPolicyRoutes(app, d, auth, sec, requests);
 
   app.get(
     '/v1/sessions',

@@ -91,6 +91,33 @@ export interface RawDigestBody {
   idempotencyKey?: string;
 }
 
+/** Everything a submission of a transfer body is evaluated on (`RequestService.prepareTransfer`). */
+export interface PreparedTransfer {
+  /** The new request's bundle, without approvals. */
+  bundle: RequestBundle;
+  wallet: Wallet;
+  /** The address the transaction spends from (the key at the path, on the body's chain). */
+  from: string;
+  /** The EVM nonce of the transaction (`createTransfer` reserves it by storing it), else null. */
+  nonce: number | null;
+  fingerprint: string;
+  signingDigest: string;
+}
+
+/** What a transfer body says before any key, price or transaction is looked at. */
+interface TransferPlan {
+  operator: string;
+  path: string;
+  description: TransferDescription;
+  fingerprint: string;
+}
+
+interface TransferSender {
+  wallet: Wallet;
+  from: string;
+  priceSnapshot: PriceSnapshot | undefined;
+}
+
 const SCHEDULER_INTERVAL_MS = 250;
 const SCHEDULER_BATCH = 16;
 const CONFIRMATIONS = 1;
@@ -150,76 +177,127 @@ export class RequestService {
   // ---- creation --------------------------------------------------------------------------------
 
   async createTransfer(body: TransferBody, apiKey: ApiKeyConfig): Promise<{ created: boolean; view: View }> {
-    const operator = operatorOf(apiKey);
-    const path = body.path ?? 'm';
-    const description = descriptionOf(body, this.d.config);
-    const fingerprint = fingerprintOf('transfer', body.wallet, body.keyId, path, description);
-    const existing = this.idempotent(operator, body.idempotencyKey, fingerprint);
+    const plan = transferPlan(body, apiKey, this.d.config);
+    const existing = this.idempotent(plan.operator, body.idempotencyKey, plan.fingerprint);
     if (existing) return { created: false, view: existing };
+    const sender = await this.transferSender(body, plan);
+    // One build at a time per sender: the nonce reservation reads what earlier builds stored.
+    const id = await this.exclusive(`${body.chain}:${sender.from.toLowerCase()}`, async () => {
+      const prepared = await this.buildTransfer(body, plan, sender, (detail) =>
+        this.d.audit.append('request.refused', `api:${apiKey.id}`, body.idempotencyKey, {
+          reason: 'description-mismatch',
+          detail,
+        }),
+      );
+      return this.record(prepared.bundle, {
+        apiKey,
+        fingerprint: prepared.fingerprint,
+        signingDigest: prepared.signingDigest,
+        reference: body.reference ?? null,
+        evmFrom: body.chain === 'evm' ? prepared.from.toLowerCase() : null,
+        evmNonce: prepared.nonce,
+        wallet: prepared.wallet,
+      });
+    });
+    if (typeof id !== 'string') return { created: false, view: id };
+    const view = await this.evaluateNew(id, false);
+    return { created: true, view };
+  }
+
+  /**
+   * The policy decision a submission of `body` by `apiKey` would get now, with `approvals` (Approval
+   * wire; a malformed one is 400 naming its field) added (`POST /v1/policy/dry-run`): the same
+   * preparation and errors as `createTransfer`, then the gate's full evaluation. Reserves no nonce,
+   * stores, audits and forwards nothing; the idempotency key is not looked up (a real submission under a
+   * used key returns that request, or 409).
+   */
+  async dryRunTransfer(body: TransferBody, apiKey: ApiKeyConfig, approvals: unknown[]): Promise<Decision> {
+    const counted = approvals.map((a, i) => decodeWire(() => approvalFromWire(a, `approvals[${i}]`)));
+    const { bundle } = await this.prepareTransfer(body, apiKey);
+    bundle.approvals = counted;
+    return this.d.gate.evaluate(bundle, { nowMs: this.clock(), dryRun: true });
+  }
+
+  /**
+   * Everything a submission of `body` by `apiKey` is evaluated on, without side effects: the steps
+   * `createTransfer` takes (with its idempotency lookup and per-sender section between them).
+   */
+  async prepareTransfer(body: TransferBody, apiKey: ApiKeyConfig): Promise<PreparedTransfer> {
+    const plan = transferPlan(body, apiKey, this.d.config);
+    return this.buildTransfer(body, plan, await this.transferSender(body, plan));
+  }
+
+  /** This node's share of the key, the address it spends from on the chain, and the price snapshot. */
+  private async transferSender(body: TransferBody, plan: TransferPlan): Promise<TransferSender> {
     const wallet = this.wallet(body.keyId);
     const key: KeyRecord = {
       scheme: wallet.scheme,
       publicKey: wallet.publicKey,
       chainCode: wallet.chainCode,
     };
-    const from = await keyAddress(key, path, body.chain, description.network).catch((e: unknown) => {
-      throw fieldError(e, 'path');
-    });
+    const from = await keyAddress(key, plan.path, body.chain, plan.description.network).catch(
+      (e: unknown) => {
+        throw fieldError(e, 'path');
+      },
+    );
     if (from === undefined)
       throw new ApiError(400, 'invalid-request', `key ${body.keyId} has no ${body.chain} address`, 'keyId');
-    const priceSnapshot = parsePrice(body.priceSnapshot);
-    // One build at a time per sender: the nonce reservation reads what earlier builds stored.
-    const id = await this.exclusive(`${body.chain}:${from.toLowerCase()}`, async () => {
-      const { bytes, nonce } = await this.unsignedTransaction(body, from, description);
-      let decoded: DecodedUnsigned;
-      try {
-        decoded = await decodeUnsigned(body.chain, bytes, { from, chains: this.d.config.chains });
-      } catch (e) {
-        throw fieldError(e, 'unsignedTransaction');
-      }
-      const mismatch = descriptionMismatch(description, decoded.intent);
-      if (mismatch !== undefined) {
-        this.d.audit.append('request.refused', `api:${apiKey.id}`, body.idempotencyKey, {
-          reason: 'description-mismatch',
-          detail: mismatch,
-        });
-        throw new ApiError(
-          422,
-          'description-mismatch',
-          `the unsigned transaction does not do what the request describes: ${mismatch}`,
-          'unsignedTransaction',
-        );
-      }
-      const request: PolicyRequest = {
-        kind: 'transfer',
-        wallet: body.wallet,
-        operator,
-        submittedAtMs: this.clock(),
-        requestId: body.idempotencyKey,
-        unsignedTransaction: bytes,
-        intent: decoded.intent,
-      };
-      const bundle = makeBundle({
-        id: newRequestId(),
-        keyId: wallet.id,
-        path,
-        request,
-        description,
-        ...(priceSnapshot !== undefined ? { priceSnapshot } : {}),
-      });
-      return this.record(bundle, {
-        apiKey,
-        fingerprint,
-        signingDigest: bytesToHex(decoded.signingDigest),
-        reference: body.reference ?? null,
-        evmFrom: body.chain === 'evm' ? from.toLowerCase() : null,
-        evmNonce: nonce,
-        wallet,
-      });
+    return { wallet, from, priceSnapshot: parsePrice(body.priceSnapshot) };
+  }
+
+  /**
+   * The unsigned transaction (the client's, or built here), decoded by this node and checked against the
+   * description (422 `description-mismatch`, after `onMismatch`), in a new bundle. Only reads the store.
+   */
+  private async buildTransfer(
+    body: TransferBody,
+    plan: TransferPlan,
+    sender: TransferSender,
+    onMismatch?: (detail: string) => void,
+  ): Promise<PreparedTransfer> {
+    const { wallet, from, priceSnapshot } = sender;
+    const { bytes, nonce } = await this.unsignedTransaction(body, from, plan.description);
+    let decoded: DecodedUnsigned;
+    try {
+      decoded = await decodeUnsigned(body.chain, bytes, { from, chains: this.d.config.chains });
+    } catch (e) {
+      throw fieldError(e, 'unsignedTransaction');
+    }
+    const mismatch = descriptionMismatch(plan.description, decoded.intent);
+    if (mismatch !== undefined) {
+      onMismatch?.(mismatch);
+      throw new ApiError(
+        422,
+        'description-mismatch',
+        `the unsigned transaction does not do what the request describes: ${mismatch}`,
+        'unsignedTransaction',
+      );
+    }
+    const request: PolicyRequest = {
+      kind: 'transfer',
+      wallet: body.wallet,
+      operator: plan.operator,
+      submittedAtMs: this.clock(),
+      requestId: body.idempotencyKey,
+      unsignedTransaction: bytes,
+      intent: decoded.intent,
+    };
+    const bundle = makeBundle({
+      id: newRequestId(),
+      keyId: wallet.id,
+      path: plan.path,
+      request,
+      description: plan.description,
+      ...(priceSnapshot !== undefined ? { priceSnapshot } : {}),
     });
-    if (typeof id !== 'string') return { created: false, view: id };
-    const view = await this.evaluateNew(id, false);
-    return { created: true, view };
+    return {
+      bundle,
+      wallet,
+      from,
+      nonce,
+      fingerprint: plan.fingerprint,
+      signingDigest: bytesToHex(decoded.signingDigest),
+    };
   }
 
   async createRawDigest(
@@ -1089,8 +1167,24 @@ function fingerprintOf(kind: string, wallet: string, keyId: string, path: string
   return bytesToHex(sha256(utf8ToBytes(canonicalJson({ kind, wallet, keyId, path, what: normalised }))));
 }
 
+function transferPlan(body: TransferBody, apiKey: ApiKeyConfig, config: NodeConfig): TransferPlan {
+  const path = body.path ?? 'm';
+  const description = descriptionOf(body, config);
+  return {
+    operator: operatorOf(apiKey),
+    path,
+    description,
+    fingerprint: fingerprintOf('transfer', body.wallet, body.keyId, path, description),
+  };
+}
+
 /** The client's description; the network is the one this node is configured for on that chain. */
 function descriptionOf(body: TransferBody, config: NodeConfig): TransferDescription {
+  const asset = body.asset as { kind: string; contract?: string };
+  if (asset.kind === 'token' && asset.contract === undefined)
+    throw new ApiError(400, 'invalid-request', 'asset.contract is required for a token', 'asset.contract');
+  if (asset.kind === 'native' && asset.contract !== undefined)
+    throw new ApiError(400, 'invalid-request', 'a native asset has no contract', 'asset.contract');
   let network: string;
   if (body.chain === 'evm') {
     const evm = config.chains.evm;
