@@ -758,8 +758,7 @@ export class SessionManager {
     const members = start.members.map((i) => start.participants[i - 1]!).filter((p) => p !== this.o.nodeId);
     // The start leaves first, so that members check it and build their parties while this node takes
     // its own decision (beforeParty) and builds its party; their first messages wait in `pending` until
-    // this node registers the session. The party is built once the start is delivered (a peer answers as
-    // soon as it holds the envelope): building it keeps this thread busy.
+    // this node registers the session.
     let run: Running | undefined;
     let unreachable: { peer: string; message: string } | undefined;
     // Checked before the start leaves (after the probe and the policy gate, a concurrent session may have
@@ -769,20 +768,19 @@ export class SessionManager {
     this.building.set(id, early);
     const payload = new TextEncoder().encode(JSON.stringify(start));
     if (progress) progress.startSent = true;
-    const delivered = Promise.all(
-      members.map((peer) =>
-        this.o.transport
-          .send(peer, { kind: 'control', session: id, round: 0, payload, encrypt: false })
-          .catch((e) => {
-            const message = (e as Error).message;
-            if (run) this.abort(run, 'peer-unreachable', message, [peer]);
-            else unreachable ??= { peer, message };
-          }),
-      ),
-    );
+    for (const peer of members)
+      this.o.transport
+        .send(peer, { kind: 'control', session: id, round: 0, payload, encrypt: false })
+        .catch((e) => {
+          const message = (e as Error).message;
+          if (run) this.abort(run, 'peer-unreachable', message, [peer]);
+          else unreachable ??= { peer, message };
+        });
     try {
       await beforeParty?.();
-      await delivered;
+      // One turn of the event loop, so that the start is on the wire before the party is built (that
+      // keeps this thread busy); its delivery is not waited for (a refusal or failure arrives anyway).
+      await new Promise((resolve) => setImmediate(resolve));
       run = this.register(
         id,
         start,
