@@ -77,6 +77,15 @@ describe('durability levels', () => {
     expect(synchronousLevel(db)).toBe(NORMAL);
   });
 
+  it('a nested durably() keeps every commit of the outer one fsynced until the outer one returns', () => {
+    const levels = durably(db, () => {
+      const inner = durably(db, () => synchronousLevel(db));
+      return [inner, synchronousLevel(db)];
+    });
+    expect(levels).toEqual([FULL, FULL]);
+    expect(synchronousLevel(db)).toBe(NORMAL);
+  });
+
   it('durably() refuses to run inside an open transaction (its commit would not be fsynced)', () => {
     expect(() => db.transaction(() => durably(db, () => 1))()).toThrow(/inside an open transaction/);
     expect(synchronousLevel(db)).toBe(NORMAL);

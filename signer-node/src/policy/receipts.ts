@@ -12,7 +12,7 @@ import { domainMessage, verifyEd25519 } from '@coffer/policy/keys';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
-import type { NodeDatabase } from '../storage/db.ts';
+import { durably, type NodeDatabase } from '../storage/db.ts';
 import { sameAddress } from './bundle.ts';
 
 export const RECEIPT_DOMAIN = 'coffer/receipt/1';
@@ -189,19 +189,25 @@ export class ReceiptBook {
     const full: ReceiptBody = { format: 'coffer-receipt/1', ...body, signer: this.d.nodeId };
     const signature = bytesToHex(await this.d.sign(receiptMessage(full)));
     const receipt = { body: full, signature };
-    this.store(receipt);
-    this.d.db
-      .prepare('UPDATE policy_authorizations SET completed_at_ms = ? WHERE request_digest = ?')
-      .run(full.completedAtMs, full.requestDigest);
-    this.d.audit.append('policy.receipt', this.d.nodeId, full.requestId, {
-      requestDigest: full.requestDigest,
-      session: full.sessionId,
-      wallet: full.wallet,
-      operator: full.operator,
-      asset: full.asset,
-      to: full.to,
-      amount: full.amount,
-    });
+    const record = () => {
+      this.store(receipt);
+      this.d.db
+        .prepare('UPDATE policy_authorizations SET completed_at_ms = ? WHERE request_digest = ?')
+        .run(full.completedAtMs, full.requestDigest);
+      this.d.audit.append('policy.receipt', this.d.nodeId, full.requestId, {
+        requestDigest: full.requestDigest,
+        session: full.sessionId,
+        wallet: full.wallet,
+        operator: full.operator,
+        asset: full.asset,
+        to: full.to,
+        amount: full.amount,
+      });
+    };
+    // A transfer's receipt is limit history: fsynced (with everything before it), so that a power loss
+    // cannot erase the record of a transfer that may already be on chain.
+    if (full.kind === 'transfer') durably(this.d.db, record);
+    else record();
     const text = JSON.stringify(receipt);
     for (const peer of this.d.peers())
       this.d

@@ -440,29 +440,34 @@ export class RequestService {
   ): string | View {
     const nowMs = this.clock();
     const json = bundleToJson(bundle);
+    // A transfer's request (its idempotency key, its EVM nonce) is fsynced before anyone hears of it: after
+    // a power loss a resubmission must find it, not build a second transaction with the next nonce.
+    const insert = (fn: () => void) => (bundle.request.kind === 'transfer' ? durably(this.d.db, fn) : fn());
     try {
-      this.store.insert(
-        {
-          id: bundle.id,
-          kind: bundle.request.kind as RequestKind,
-          role: 'coordinator',
-          origin: this.d.config.nodeId,
-          operator: bundle.request.operator,
-          idempotencyKey: bundle.request.requestId,
-          fingerprint: o.fingerprint,
-          wallet: bundle.request.wallet,
-          keyId: bundle.keyId,
-          path: bundle.path,
-          requestDigest: bundle.requestDigest,
-          signingDigest: o.signingDigest,
-          bundle: json,
-          reference: o.reference,
-          evmFrom: o.evmFrom,
-          evmNonce: o.evmNonce,
-          firstSeenMs: nowMs,
-        },
-        `api:${o.apiKey.id}`,
-        o.reference !== null ? { reference: o.reference } : {},
+      insert(() =>
+        this.store.insert(
+          {
+            id: bundle.id,
+            kind: bundle.request.kind as RequestKind,
+            role: 'coordinator',
+            origin: this.d.config.nodeId,
+            operator: bundle.request.operator,
+            idempotencyKey: bundle.request.requestId,
+            fingerprint: o.fingerprint,
+            wallet: bundle.request.wallet,
+            keyId: bundle.keyId,
+            path: bundle.path,
+            requestDigest: bundle.requestDigest,
+            signingDigest: o.signingDigest,
+            bundle: json,
+            reference: o.reference,
+            evmFrom: o.evmFrom,
+            evmNonce: o.evmNonce,
+            firstSeenMs: nowMs,
+          },
+          `api:${o.apiKey.id}`,
+          o.reference !== null ? { reference: o.reference } : {},
+        ),
       );
     } catch (e) {
       // Two concurrent submissions with one idempotency key: the loser gets the winner's request.
@@ -1063,13 +1068,16 @@ export class RequestService {
       return e;
     }
     const broadcasting = this.canBroadcast(bundle);
-    const signed = this.store.transition(r.id, 'signing', 'signed', nodeId, {
-      signature: result.signature,
-      signers: result.signers,
-      ...(assembled.signedTransaction !== null ? { signedTransaction: assembled.signedTransaction } : {}),
-      ...(assembled.txHash !== null ? { txHash: assembled.txHash } : {}),
-      nextActionMs: broadcasting ? this.clock() : null,
-    });
+    // A signed transfer is fsynced before it is broadcast or reported (see record()).
+    const toSigned = () =>
+      this.store.transition(r.id, 'signing', 'signed', nodeId, {
+        signature: result.signature,
+        signers: result.signers,
+        ...(assembled.signedTransaction !== null ? { signedTransaction: assembled.signedTransaction } : {}),
+        ...(assembled.txHash !== null ? { txHash: assembled.txHash } : {}),
+        nextActionMs: broadcasting ? this.clock() : null,
+      });
+    const signed = bundle.request.kind === 'transfer' ? durably(this.d.db, toSigned) : toSigned();
     if (signed) {
       this.report(signed, 'signed', assembled.txHash ? { txHash: assembled.txHash } : {});
       if (broadcasting) await this.broadcast(signed);

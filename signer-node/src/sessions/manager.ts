@@ -59,7 +59,11 @@ export class SessionError extends Error {
       | 'peer-unreachable'
       | 'policy-denied',
     message: string,
-    readonly details: { culprits?: string[]; field?: string } = {},
+    /**
+     * `retryable`: the session failed only because its start could not reach `culprits`, from whom it
+     * never received a protocol message (nothing was signed with them).
+     */
+    readonly details: { culprits?: string[]; field?: string; retryable?: boolean } = {},
   ) {
     super(message);
   }
@@ -106,6 +110,15 @@ type NoticeControl = { type: 'notice'; topic: string; body: string };
 type NoticesControl = { type: 'notices'; items: Array<{ topic: string; body: string }> };
 type Control = StartControl | ResultControl | AbortControl | NoticeControl | NoticesControl;
 
+/** What a coordinated signing learned about its start (runSign decides on a retry with it). */
+type SessionProgress = {
+  startSent: boolean;
+  /** Settles when every start send has succeeded or given up. */
+  startsSettled?: Promise<unknown>;
+  undelivered: string[];
+  heard?: Set<string>;
+};
+
 type QueuedNotice = { topic: string; body: string; bytes: number; done: (error?: Error) => void };
 
 /** What a node is asked to lend its share to; `authorizeSign` answers for this node alone. */
@@ -141,6 +154,8 @@ class Running {
   finished = false;
   lastRound = 0;
   readonly results = new Map<string, Outcome>();
+  /** Members a protocol message of this session was received from. */
+  readonly heard = new Set<string>();
   own: Outcome | undefined;
   settle: ((o: Outcome) => void) | undefined;
   constructor(
@@ -171,6 +186,12 @@ const REFILL_FIRST_MS = 1_500;
 const MAX_PENDING_SESSIONS = 256;
 const MAX_PENDING_PER_SESSION = 512;
 const MAX_RUNNING = 64;
+/** Answers (results, aborts) kept per session this node is still starting: a few per member. */
+const MAX_EARLY_ANSWERS = 16;
+/** Sessions one coordinator may call off before this node started them (see calledOff). */
+const MAX_CALLED_OFF_PER_PEER = 64;
+/** Notice topics that read many rows (see onControl). */
+const EXPENSIVE_TOPICS = new Set(['history.query', 'policy.sync']);
 /** A peer heard from this recently is taken as up without a health probe (sign() retries once if not). */
 const LIVENESS_MS = 2_000;
 
@@ -217,8 +238,8 @@ export class SessionManager {
   /** Sessions this node coordinates, until every member's result is in. */
   private readonly coordinated = new Map<string, Running>();
   private readonly pending = new Map<string, { expires: number; items: Envelope[] }>();
-  /** Sessions their coordinator aborted before this node started them (coordinator/session → expiry). */
-  private readonly calledOff = new Map<string, number>();
+  /** Sessions their coordinator aborted before this node started them (coordinator → session → expiry). */
+  private readonly calledOff = new Map<string, Map<string, number>>();
   /** Notices waiting for each peer (sendNotice). */
   private readonly noticeQueues = new Map<string, { items: QueuedNotice[]; flushing: boolean }>();
   /** Sessions this node coordinates whose start has left but whose own party is still being built. */
@@ -341,15 +362,26 @@ export class SessionManager {
   /** Locks a wallet for review (DESIGN §3 item 6, "Broken Record"); no signing of it until cleared. */
   private lockWallet(walletId: string, reason: string, sessionId: string): void {
     if (!walletId) return;
-    if (this.o.wallets.lock(walletId, reason)) {
+    // The lock and its audit entry are fsynced together.
+    durably(this.o.db, () => {
+      if (!this.o.wallets.lock(walletId, reason)) return;
       this.o.log.error({ wallet: walletId, session: sessionId, reason }, 'wallet locked for review');
       try {
         this.o.audit.append('wallet.locked', this.o.nodeId, walletId, { session: sessionId, reason });
       } catch (e) {
         this.o.log.error({ err: (e as Error).message }, 'audit append failed while locking a wallet');
       }
-    }
+    });
     this.pool.discard((e) => e.walletId === walletId, 'wallet locked for review');
+    // Sessions of the wallet still running release nothing more.
+    for (const other of new Set([...this.running.values(), ...this.coordinated.values()]))
+      if (other.id !== sessionId && other.start.walletId === walletId && other.start.kind !== 'keygen')
+        this.abort(
+          other,
+          'wallet-locked',
+          `wallet ${walletId} was locked for review (session ${sessionId})`,
+          [],
+        );
   }
 
   /** Peers that cannot sign this wallet with this node: banned, or their pairwise setup discarded. */
@@ -435,11 +467,10 @@ export class SessionManager {
       return await this.signOnce(wallet, req, actor, false);
     } catch (e) {
       // A peer taken as up from recent traffic may have gone down since: probe every peer and try once
-      // more (a new session with fresh nonces; the first one released nothing that signs).
-      const culprits = e instanceof SessionError ? (e.details.culprits ?? []) : [];
-      if (!(e instanceof SessionError) || !/peer-unreachable/.test(e.message) || culprits.length === 0)
-        throw e;
-      for (const c of culprits) this.o.transport.noteUp(c, false);
+      // more (a new session with fresh nonces; the first one never heard from that peer, so it
+      // produced no signature).
+      if (!(e instanceof SessionError) || e.details.retryable !== true) throw e;
+      for (const c of e.details.culprits ?? []) this.o.transport.noteUp(c, false);
       return this.signOnce(wallet, req, actor, true);
     }
   }
@@ -542,13 +573,14 @@ export class SessionManager {
       if (entry) this.claimed.set(id, entry);
     };
     let outcome: Outcome;
-    const progress = { startSent: false };
+    const progress: SessionProgress = { startSent: false, undelivered: [] };
     try {
       outcome = await this.coordinate(id, start, req.requestId, authorized, progress);
     } catch (e) {
       // The session did not run. A presignature goes back only if its start never left: once it has,
       // a member may have used its half (this node's gate decides after the start), so it is retired.
-      if (entry && (entry.presignature.consumed || progress.startSent))
+      const locked = e instanceof SessionError && e.code === 'wallet-locked';
+      if (entry && (entry.presignature.consumed || progress.startSent || locked))
         this.pool.discardRow(entry.id, `session ${id} did not run: ${(e as Error).message}`);
       else if (entry) this.pool.restore(entry);
       throw e;
@@ -558,6 +590,19 @@ export class SessionManager {
     if (outcome.status !== 'done') {
       const locked = this.o.wallets.get(wallet.id)?.lockedReason;
       if (locked) throw new SessionError('wallet-locked', `wallet is locked for review: ${locked}`);
+      // Did the session fail because its start could not reach a member? (The start's retries may
+      // still be running when another message to the same member has already failed.)
+      await progress.startsSettled;
+      const silent = progress.undelivered.filter((p) => !progress.heard?.has(p));
+      if (silent.length > 0 && silent.length === progress.undelivered.length)
+        throw new SessionError(
+          'peer-unreachable',
+          `session failed: the start did not reach ${silent.join(', ')}`,
+          {
+            culprits: silent,
+            retryable: true,
+          },
+        );
       throw abortedError(outcome);
     }
     return { signature: outcome.output, signers: chosen, sessionId: id };
@@ -750,7 +795,7 @@ export class SessionManager {
     start: StartControl,
     requestId?: string,
     beforeParty?: () => Promise<void>,
-    progress?: { startSent: boolean },
+    progress?: SessionProgress,
   ): Promise<Outcome> {
     if (this.running.size >= MAX_RUNNING)
       throw new SessionError('peer-unreachable', 'too many sessions running; retry later');
@@ -768,19 +813,29 @@ export class SessionManager {
     this.building.set(id, early);
     const payload = new TextEncoder().encode(JSON.stringify(start));
     if (progress) progress.startSent = true;
-    for (const peer of members)
+    const starts = members.map((peer) =>
       this.o.transport
         .send(peer, { kind: 'control', session: id, round: 0, payload, encrypt: false })
         .catch((e) => {
           const message = (e as Error).message;
+          progress?.undelivered.push(peer);
           if (run) this.abort(run, 'peer-unreachable', message, [peer]);
           else unreachable ??= { peer, message };
-        });
+        }),
+    );
+    if (progress) progress.startsSettled = Promise.all(starts);
     try {
       await beforeParty?.();
       // One turn of the event loop, so that the start is on the wire before the party is built (that
       // keeps this thread busy); its delivery is not waited for (a refusal or failure arrives anyway).
       await new Promise((resolve) => setImmediate(resolve));
+      // A member that refused meanwhile (its own gate, a ban, a lock) ends the session here, before
+      // this node loads its share or releases anything.
+      const refused = earlyRefusal(early);
+      if (refused)
+        throw new SessionError('session-aborted', `session failed: ${refused.from}: ${refused.reason}`, {
+          culprits: refused.culprits,
+        });
       run = this.register(
         id,
         start,
@@ -803,6 +858,7 @@ export class SessionManager {
     }
     this.coordinated.set(id, run);
     const registered = run;
+    if (progress) progress.heard = run.heard;
     const done = new Promise<Outcome>((resolve) => {
       registered.settle = (o) => {
         this.coordinated.delete(id);
@@ -811,9 +867,11 @@ export class SessionManager {
       };
     });
     this.building.delete(id);
-    this.begin(run);
-    if (unreachable) this.abort(run, 'peer-unreachable', unreachable.message, [unreachable.peer]);
+    // A member that already refused (or an undeliverable start) ends the session before this node
+    // releases anything.
     for (const e of early) await this.onControl(e);
+    if (unreachable) this.abort(run, 'peer-unreachable', unreachable.message, [unreachable.peer]);
+    if (!run.finished) this.begin(run);
     return done;
   }
 
@@ -939,12 +997,20 @@ export class SessionManager {
       return;
     }
     if (c.type === 'notice' || c.type === 'notices') {
-      for (const n of c.type === 'notice' ? [c] : c.items)
+      // Queries that read many rows give the event loop back before each further one: a batch must
+      // not hold this node up longer than the same notices sent one by one.
+      let heavy = false;
+      for (const n of c.type === 'notice' ? [c] : c.items) {
+        if (EXPENSIVE_TOPICS.has(n.topic)) {
+          if (heavy) await new Promise((resolve) => setImmediate(resolve));
+          heavy = true;
+        }
         try {
           this.o.onNotice?.(e.from, n.topic, n.body);
         } catch (err) {
           this.o.log.warn({ from: e.from, topic: n.topic, err: (err as Error).message }, 'notice refused');
         }
+      }
       return;
     }
     const run = this.running.get(e.session) ?? this.coordinated.get(e.session);
@@ -952,13 +1018,14 @@ export class SessionManager {
     if (!run) {
       // A member's answer (a refusal, say) to a start this node sent before its own party was built.
       const early = this.building.get(e.session);
-      if (early && early.length < MAX_PENDING_PER_SESSION) early.push(e);
+      if (early && early.length < MAX_EARLY_ANSWERS) early.push(e);
       // A coordinator calling off a session this node is still deciding on (onStart checks this).
       else if (c.type === 'abort') {
         const t = Date.now();
-        for (const [k, until] of this.calledOff) if (until < t) this.calledOff.delete(k);
-        if (this.calledOff.size < MAX_PENDING_SESSIONS)
-          this.calledOff.set(`${e.from}/${e.session}`, t + PENDING_TTL_MS);
+        const mine = this.calledOff.get(e.from) ?? new Map<string, number>();
+        for (const [k, until] of mine) if (until < t) mine.delete(k);
+        if (mine.size < MAX_CALLED_OFF_PER_PEER) mine.set(e.session, t + PENDING_TTL_MS);
+        this.calledOff.set(e.from, mine);
       }
       return;
     }
@@ -1007,8 +1074,12 @@ export class SessionManager {
       if (p !== this.o.nodeId && !known.includes(p)) return refuse(`participant ${p} is not a pinned peer`);
     const banned = this.bannedPeers().filter((b) => c.members.some((i) => c.participants[i - 1] === b));
     if (banned.length) return refuse(`banned peer(s) in the session: ${banned.join(', ')}`);
+    // Also the ids of sessions this node is starting itself (their start has left, their row not yet
+    // written): a member must not be able to start one of them back at this node.
     if (
       this.running.has(e.session) ||
+      this.building.has(e.session) ||
+      this.coordinated.has(e.session) ||
       this.o.db.prepare('SELECT 1 FROM sessions WHERE id = ?').get(e.session)
     )
       return refuse('session id already used on this node');
@@ -1058,8 +1129,7 @@ export class SessionManager {
       const verdict = await this.authorize(e.session, c, e.from);
       if (!verdict.ok) return refuse(`policy: ${verdict.reason}`);
       // The coordinator may have called the session off while this node decided (its own gate said no).
-      if (this.calledOff.delete(`${e.from}/${e.session}`))
-        return refuse('the coordinator called the session off');
+      if (this.calledOffNow(e.from, e.session)) return refuse('the coordinator called the session off');
       if (c.presignature !== undefined) {
         // The coordinator names the presignature; this node must hold it unused, bound to exactly
         // this wallet, path, signing set and coordinator. It leaves the pool here, for good.
@@ -1080,7 +1150,10 @@ export class SessionManager {
         ...(c.presignature !== undefined ? { presignature: c.presignature } : {}),
       });
       try {
-        this.begin(this.register(e.session, c, e.from, myIndex, await this.makeParty(e.session, c, myIndex)));
+        const built = await this.makeParty(e.session, c, myIndex);
+        // Checked again: building the party awaited the share.
+        if (this.calledOffNow(e.from, e.session)) throw new Error('the coordinator called the session off');
+        this.begin(this.register(e.session, c, e.from, myIndex, built));
       } finally {
         this.claimed.delete(e.session);
       }
@@ -1138,6 +1211,7 @@ export class SessionManager {
       this.dropped('header-mismatch', `${e.from}: encryption flag`);
       return;
     }
+    run.heard.add(e.from);
     this.step(run, () => run.party.receive(msg));
   }
 
@@ -1163,6 +1237,11 @@ export class SessionManager {
       this.armTimer(run);
     }
     if (run.party.done) void this.complete(run);
+  }
+
+  /** True (once) when `coordinator` called `session` off before this node started it. */
+  private calledOffNow(coordinator: string, session: string): boolean {
+    return this.calledOff.get(coordinator)?.delete(session) ?? false;
   }
 
   /** Persist-before-release: the nonce use is recorded with the round advance, then messages leave. */
@@ -1543,6 +1622,26 @@ export class SessionManager {
     // A share re-sealed after a ban must reach the database before the keystore closes.
     await this.resealChain;
   }
+}
+
+/** The first refusal or abort among a session's early answers, if any. */
+function earlyRefusal(early: Envelope[]): { from: string; reason: string; culprits: string[] } | undefined {
+  for (const e of early) {
+    let c: Control;
+    try {
+      c = parseControl(e.payload);
+    } catch {
+      continue;
+    }
+    if (c.type === 'abort') return { from: e.from, reason: c.reason, culprits: [e.from] };
+    if (c.type === 'result' && c.status === 'aborted')
+      return {
+        from: e.from,
+        reason: c.reason ?? 'aborted',
+        culprits: c.culprits?.length ? c.culprits : [e.from],
+      };
+  }
+  return undefined;
 }
 
 function settleOnce(run: Running, o: Outcome): void {

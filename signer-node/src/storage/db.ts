@@ -62,14 +62,21 @@ export function openDatabase(
  */
 export function durably<T>(db: NodeDatabase, fn: () => T): T {
   if ((durabilityOf.get(db) ?? 'full') === 'full') return fn();
+  const depth = durableDepth.get(db) ?? 0;
+  // Nested: the outermost call holds the setting until it returns.
+  if (depth > 0) return fn();
   if (db.inTransaction) throw new Error('durably() called inside an open transaction');
   db.pragma('synchronous = FULL');
+  durableDepth.set(db, 1);
   try {
     return fn();
   } finally {
+    durableDepth.set(db, 0);
     db.pragma('synchronous = NORMAL');
   }
 }
+
+const durableDepth = new WeakMap<NodeDatabase, number>();
 
 /** The synchronous setting in force (1 NORMAL, 2 FULL), for tests. */
 export function synchronousLevel(db: NodeDatabase): number {

@@ -1,0 +1,152 @@
+// How a coordinator starts a signing session, at the session-manager level on a real SQLite file with a
+// recording transport: the start leaves before the coordinator's own policy decision; while the
+// coordinator is still deciding, a member cannot start a session of its own under the same id at the
+// coordinator (session-id takeover), and a member's early refusal ends the session before the
+// coordinator builds or releases anything.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Keystore } from '@coffer/hsm';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/log.ts';
+import { type AuthorizationResult, SessionError, SessionManager } from '../src/sessions/manager.ts';
+import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
+import { WalletStore } from '../src/store/wallets.ts';
+import type { Envelope } from '../src/transport/envelope.ts';
+import type { PeerTransport } from '../src/transport/peers.ts';
+import { Metrics } from '../src/util/metrics.ts';
+
+const WALLET = 'ab'.repeat(32);
+const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
+let dir: string;
+let db: NodeDatabase;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'coffer-start-'));
+  db = openDatabase(join(dir, 'node.sqlite'));
+  db.prepare(
+    `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
+     VALUES (?, 'ecdsa-secp256k1', 2, 3, ?, ?, NULL, ?, ?, 1)`,
+  ).run(
+    WALLET,
+    `02${'11'.repeat(32)}`,
+    '22'.repeat(32),
+    new Date().toISOString(),
+    JSON.stringify(PARTICIPANTS),
+  );
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Sent = { to: string; session: string; control: Record<string, unknown> };
+
+/** node-a, whose own policy decision waits until `decide` is called. */
+function coordinator() {
+  const sent: Sent[] = [];
+  let decide: (r: AuthorizationResult) => void = () => {};
+  const decision = new Promise<AuthorizationResult>((resolve) => {
+    decide = resolve;
+  });
+  let asked: () => void = () => {};
+  const deciding = new Promise<void>((resolve) => {
+    asked = resolve;
+  });
+  const transport = {
+    peerIds: () => ['node-b', 'node-c'],
+    probe: async () => true,
+    recentlyHeard: () => new Set<string>(),
+    noteUp: () => {},
+    send: async (to: string, m: { session: string; payload: Uint8Array }) => {
+      sent.push({ to, session: m.session, control: JSON.parse(new TextDecoder().decode(m.payload)) });
+    },
+  } as unknown as PeerTransport;
+  const sessions = new SessionManager({
+    nodeId: 'node-a',
+    db,
+    audit: new AuditLog(db),
+    // No share is unsealed in these cases: the session ends before the party is built.
+    wallets: new WalletStore(db, {} as Keystore),
+    transport,
+    metrics: new Metrics(),
+    log: pino({ level: 'silent' }),
+    roundTimeoutMs: 2_000,
+    probeTimeoutMs: 100,
+    authorizeSign: async () => {
+      asked();
+      return decision;
+    },
+  });
+  const signing = sessions
+    .sign({ walletId: WALLET, message: new Uint8Array(32).fill(9), path: 'm', requestId: 'req-1' }, 'test')
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  return { sessions, sent, decide, deciding, signing };
+}
+
+const envelope = (from: string, session: string, control: unknown): Envelope => ({
+  kind: 'control',
+  id: '00'.repeat(16),
+  session,
+  round: 0,
+  from,
+  to: 'node-a',
+  encrypted: false,
+  payload: new TextEncoder().encode(JSON.stringify(control)),
+});
+
+describe('starting a signing session', () => {
+  it('the start leaves before the coordinator decides; a member cannot start that session id back at it', async () => {
+    const c = coordinator();
+    await c.deciding;
+    await new Promise((r) => setImmediate(r));
+    const start = c.sent.find((s) => s.control.type === 'start');
+    expect(start?.to).toBe('node-b');
+    const id = start!.session;
+    // node-b answers with a key generation of its own under the coordinator's session id.
+    await c.sessions.deliver(
+      envelope('node-b', id, {
+        type: 'start',
+        kind: 'keygen',
+        scheme: 'ecdsa-secp256k1',
+        threshold: 2,
+        parties: 3,
+        participants: PARTICIPANTS,
+        members: [1, 2, 3],
+      }),
+    );
+    const refusal = c.sent.find((s) => s.to === 'node-b' && s.control.type === 'result');
+    expect(refusal?.control).toMatchObject({
+      status: 'aborted',
+      reason: 'session id already used on this node',
+    });
+    expect(db.prepare('SELECT id FROM sessions').all()).toEqual([]);
+    c.decide({ ok: false, reason: 'test over' });
+    expect(await c.signing).toBeInstanceOf(SessionError);
+  });
+
+  it('a member refusing while the coordinator decides ends the session before the coordinator releases anything', async () => {
+    const c = coordinator();
+    await c.deciding;
+    await new Promise((r) => setImmediate(r));
+    const id = c.sent.find((s) => s.control.type === 'start')!.session;
+    await c.sessions.deliver(
+      envelope('node-b', id, {
+        type: 'result',
+        status: 'aborted',
+        reason: 'policy: denied',
+        culprits: ['node-b'],
+      }),
+    );
+    c.decide({ ok: true });
+    const e = (await c.signing) as SessionError;
+    expect(e).toBeInstanceOf(SessionError);
+    expect(e.message).toMatch(/node-b/);
+    // The party was never built (no share here to load); nothing but the start and the abort left.
+    expect(c.sent.filter((s) => s.session === id).map((s) => s.control.type)).toEqual(['start', 'abort']);
+  });
+});
