@@ -127,9 +127,19 @@ export function activePolicyAt(
   versions: readonly SignedPolicyVersion[],
   timeMs: number,
 ): ActivePolicy | undefined {
+  return activeAmong(
+    versions.map((signed) => verifyPolicyVersion(config, signed)),
+    timeMs,
+  );
+}
+
+/**
+ * `activePolicyAt` over versions already checked with `verifyPolicyVersion` (under the same
+ * configuration): a node checks its stored versions once and asks for many submission times.
+ */
+export function activeAmong(checks: readonly VersionCheck[], timeMs: number): ActivePolicy | undefined {
   const byVersion = new Map<number, ActivePolicy | 'ambiguous'>();
-  for (const signed of versions) {
-    const check = verifyPolicyVersion(config, signed);
+  for (const check of checks) {
     if (!check.ok) continue;
     const existing = byVersion.get(check.policy.version);
     if (existing === 'ambiguous') continue;

@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import {
   type ActivePolicy,
-  activePolicyAt,
+  activeAmong,
   type GovernanceConfig,
   type SignedPolicyVersion,
+  type VersionCheck,
   verifyPolicyVersion,
 } from '@coffer/policy/governance';
 import { signedPolicyVersionFromWire } from '@coffer/policy/wire';
@@ -174,14 +175,14 @@ export class PolicyGovernance {
   }
 
   /**
-   * The version in force at `atMs`. A pure function of the stored versions and the time, so it is
-   * remembered per `atMs` until a version is stored: every evaluation of one request asks for its
-   * submission time (parsing and checking every stored version each time is most of a decision's cost).
+   * The version in force at `atMs`. The stored versions are checked once (signatures, parse, digest)
+   * until a version is stored, and the answer for one `atMs` is remembered: every evaluation of one
+   * request asks for its submission time.
    */
   active(atMs: number): ActivePolicy | undefined {
-    const versions = this.versions();
+    const checks = this.checks();
     if (this.activeMemo.has(atMs)) return this.activeMemo.get(atMs);
-    const active = activePolicyAt(this.config, versions, atMs);
+    const active = activeAmong(checks, atMs);
     if (this.activeMemo.size >= ACTIVE_MEMO_MAX)
       this.activeMemo.delete(this.activeMemo.keys().next().value as number);
     this.activeMemo.set(atMs, active);
@@ -189,6 +190,15 @@ export class PolicyGovernance {
   }
 
   private readonly activeMemo = new Map<number, ActivePolicy | undefined>();
+  private checked: { versions: SignedPolicyVersion[]; checks: VersionCheck[] } | undefined;
+
+  /** verifyPolicyVersion of every stored version, redone only when the stored versions change. */
+  private checks(): VersionCheck[] {
+    const versions = this.versions();
+    if (this.checked?.versions !== versions)
+      this.checked = { versions, checks: versions.map((v) => verifyPolicyVersion(this.config, v)) };
+    return this.checked.checks;
+  }
 
   private viewOf(r: Row): VersionView {
     const check = verifyPolicyVersion(this.config, {
