@@ -75,6 +75,8 @@ describe('three signer-node processes', () => {
       'tron',
     ]);
     expect(wallets.get('schnorr-secp256k1-tr')!.addresses.bitcoinP2tr).toMatch(/^bc1p/);
+    // Every node reports the CPU time it spent (the bench divides it by the signings).
+    for (const n of c.nodes) expect(await metric(n, 'process_cpu_seconds_total')).toBeGreaterThan(0.1);
   });
 
   it('drops and counts forged, unpinned-sender and replayed envelopes while a session completes', async () => {
