@@ -10,6 +10,7 @@ import type { Keystore } from '@coffer/hsm';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.ts';
+import { type NewRequest, RequestStore } from '../src/requests/store.ts';
 import { SessionManager } from '../src/sessions/manager.ts';
 import { durably, type NodeDatabase, openDatabase, synchronousLevel } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
@@ -121,6 +122,49 @@ describe('critical changes are fsynced', () => {
     const writes = seen.filter((w) => w.sql.includes('locked_reason'));
     expect(writes).toHaveLength(2);
     for (const w of writes) expect(w.level).toBe(FULL);
+    expect(synchronousLevel(db)).toBe(NORMAL);
+  });
+
+  it('requests: every change of a transfer, and a cancellation or new bundle of any request', () => {
+    const store = new RequestStore(db, new AuditLog(db));
+    const request = (id: string, kind: NewRequest['kind'], key: string): NewRequest => ({
+      id,
+      kind,
+      role: 'coordinator',
+      origin: 'node-a',
+      operator: 'otc',
+      idempotencyKey: key,
+      fingerprint: 'f'.repeat(64),
+      wallet: 'hot-eth',
+      keyId: WALLET,
+      path: 'm',
+      requestDigest: key.padEnd(64, '0'),
+      signingDigest: 'e'.repeat(64),
+      bundle: '{}',
+      reference: null,
+      evmFrom: null,
+      evmNonce: null,
+      firstSeenMs: 0,
+    });
+    const seen = recordWrites(db);
+    const levelOf = (from: number) =>
+      seen
+        .slice(from)
+        .filter((w) => /INTO requests|UPDATE requests/.test(w.sql))
+        .map((w) => w.level);
+    store.insert(request('req-000000000000000000000001', 'transfer', 'a1'), 'api:otc');
+    store.transition('req-000000000000000000000001', 'submitted', 'pending-approvals', 'node-a');
+    let mark = seen.length;
+    store.insert(request('req-000000000000000000000002', 'raw-digest', 'b2'), 'api:otc');
+    store.transition('req-000000000000000000000002', 'submitted', 'pending-approvals', 'node-a');
+    expect(levelOf(mark)).toEqual([NORMAL, NORMAL]);
+    mark = seen.length;
+    store.transition('req-000000000000000000000002', 'pending-approvals', 'pending-approvals', 'node-a', {
+      bundle: '{"approvals":[]}',
+    });
+    store.transition('req-000000000000000000000002', 'pending-approvals', 'cancelled', 'api:otc');
+    expect(levelOf(mark)).toEqual([FULL, FULL]);
+    expect(levelOf(0).slice(0, 2)).toEqual([FULL, FULL]); // the transfer's insert and transition
     expect(synchronousLevel(db)).toBe(NORMAL);
   });
 

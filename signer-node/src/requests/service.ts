@@ -37,7 +37,7 @@ import {
 } from '../policy/bundle.ts';
 import { SessionError, type SessionManager } from '../sessions/manager.ts';
 import { messageLengthOk } from '../sessions/parties.ts';
-import { durably, type NodeDatabase } from '../storage/db.ts';
+import type { NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
 import type { Metrics } from '../util/metrics.ts';
@@ -440,34 +440,29 @@ export class RequestService {
   ): string | View {
     const nowMs = this.clock();
     const json = bundleToJson(bundle);
-    // A transfer's request (its idempotency key, its EVM nonce) is fsynced before anyone hears of it: after
-    // a power loss a resubmission must find it, not build a second transaction with the next nonce.
-    const insert = (fn: () => void) => (bundle.request.kind === 'transfer' ? durably(this.d.db, fn) : fn());
     try {
-      insert(() =>
-        this.store.insert(
-          {
-            id: bundle.id,
-            kind: bundle.request.kind as RequestKind,
-            role: 'coordinator',
-            origin: this.d.config.nodeId,
-            operator: bundle.request.operator,
-            idempotencyKey: bundle.request.requestId,
-            fingerprint: o.fingerprint,
-            wallet: bundle.request.wallet,
-            keyId: bundle.keyId,
-            path: bundle.path,
-            requestDigest: bundle.requestDigest,
-            signingDigest: o.signingDigest,
-            bundle: json,
-            reference: o.reference,
-            evmFrom: o.evmFrom,
-            evmNonce: o.evmNonce,
-            firstSeenMs: nowMs,
-          },
-          `api:${o.apiKey.id}`,
-          o.reference !== null ? { reference: o.reference } : {},
-        ),
+      this.store.insert(
+        {
+          id: bundle.id,
+          kind: bundle.request.kind as RequestKind,
+          role: 'coordinator',
+          origin: this.d.config.nodeId,
+          operator: bundle.request.operator,
+          idempotencyKey: bundle.request.requestId,
+          fingerprint: o.fingerprint,
+          wallet: bundle.request.wallet,
+          keyId: bundle.keyId,
+          path: bundle.path,
+          requestDigest: bundle.requestDigest,
+          signingDigest: o.signingDigest,
+          bundle: json,
+          reference: o.reference,
+          evmFrom: o.evmFrom,
+          evmNonce: o.evmNonce,
+          firstSeenMs: nowMs,
+        },
+        `api:${o.apiKey.id}`,
+        o.reference !== null ? { reference: o.reference } : {},
       );
     } catch (e) {
       // Two concurrent submissions with one idempotency key: the loser gets the winner's request.
@@ -620,15 +615,13 @@ export class RequestService {
     approvals.push(approval);
     approvals.sort((a, b) => (a.approverId < b.approverId ? -1 : a.approverId > b.approverId ? 1 : 0));
     const next = bundleToJson({ ...bundle, approvals });
-    durably(this.d.db, () =>
-      this.store.transition(
-        r.id,
-        r.status,
-        r.status,
-        actor,
-        { bundle: next },
-        `approval by ${approval.approverId}`,
-      ),
+    this.store.transition(
+      r.id,
+      r.status,
+      r.status,
+      actor,
+      { bundle: next },
+      `approval by ${approval.approverId}`,
     );
   }
 
@@ -664,16 +657,7 @@ export class RequestService {
     if (!canCancel(r.status)) {
       // Kept even so: this node's copy may be behind (or misreported by its coordinator), and the policy
       // gate counts every veto this node holds when it is asked to sign.
-      durably(this.d.db, () =>
-        this.store.transition(
-          r.id,
-          r.status,
-          r.status,
-          actor,
-          { bundle: next },
-          `veto by ${veto.approverId}`,
-        ),
-      );
+      this.store.transition(r.id, r.status, r.status, actor, { bundle: next }, `veto by ${veto.approverId}`);
       throw new ApiError(
         409,
         'request-closed',
@@ -681,15 +665,13 @@ export class RequestService {
         'id',
       );
     }
-    const done = durably(this.d.db, () =>
-      this.store.transition(
-        r.id,
-        r.status,
-        'cancelled',
-        actor,
-        { bundle: next },
-        `vetoed by ${veto.approverId}`,
-      ),
+    const done = this.store.transition(
+      r.id,
+      r.status,
+      'cancelled',
+      actor,
+      { bundle: next },
+      `vetoed by ${veto.approverId}`,
     );
     if (!done) throw new ApiError(409, 'request-closed', `request ${r.id} changed status; retry`, 'id');
   }
@@ -705,15 +687,13 @@ export class RequestService {
         `request ${id} is ${r.status}; it can no longer be cancelled`,
         'id',
       );
-    const done = durably(this.d.db, () =>
-      this.store.transition(
-        r.id,
-        r.status,
-        'cancelled',
-        `api:${apiKey.id}`,
-        {},
-        'cancelled by the initiator',
-      ),
+    const done = this.store.transition(
+      r.id,
+      r.status,
+      'cancelled',
+      `api:${apiKey.id}`,
+      {},
+      'cancelled by the initiator',
     );
     if (!done) throw new ApiError(409, 'request-closed', `request ${id} changed status; retry`, 'id');
     const wallet = this.d.wallets.get(r.keyId);
@@ -778,15 +758,13 @@ export class RequestService {
     if (topic === 'request.cancelled') {
       if (from !== r.origin) throw new Error(`${topic}: only the coordinator ${r.origin} cancels ${r.id}`);
       if (canCancel(r.status))
-        durably(this.d.db, () =>
-          this.store.transition(
-            r.id,
-            r.status,
-            'cancelled',
-            `peer:${from}`,
-            {},
-            'cancelled at the coordinator',
-          ),
+        this.store.transition(
+          r.id,
+          r.status,
+          'cancelled',
+          `peer:${from}`,
+          {},
+          'cancelled at the coordinator',
         );
       return;
     }
@@ -1068,16 +1046,14 @@ export class RequestService {
       return e;
     }
     const broadcasting = this.canBroadcast(bundle);
-    // A signed transfer is fsynced before it is broadcast or reported (see record()).
-    const toSigned = () =>
-      this.store.transition(r.id, 'signing', 'signed', nodeId, {
-        signature: result.signature,
-        signers: result.signers,
-        ...(assembled.signedTransaction !== null ? { signedTransaction: assembled.signedTransaction } : {}),
-        ...(assembled.txHash !== null ? { txHash: assembled.txHash } : {}),
-        nextActionMs: broadcasting ? this.clock() : null,
-      });
-    const signed = bundle.request.kind === 'transfer' ? durably(this.d.db, toSigned) : toSigned();
+    // Fsynced for a transfer (RequestStore): before it is broadcast or reported.
+    const signed = this.store.transition(r.id, 'signing', 'signed', nodeId, {
+      signature: result.signature,
+      signers: result.signers,
+      ...(assembled.signedTransaction !== null ? { signedTransaction: assembled.signedTransaction } : {}),
+      ...(assembled.txHash !== null ? { txHash: assembled.txHash } : {}),
+      nextActionMs: broadcasting ? this.clock() : null,
+    });
     if (signed) {
       this.report(signed, 'signed', assembled.txHash ? { txHash: assembled.txHash } : {});
       if (broadcasting) await this.broadcast(signed);

@@ -4,7 +4,7 @@
 // cannot be logged does not happen).
 import type { Decision } from '@coffer/policy/evaluate';
 import type { AuditLog } from '../audit/log.ts';
-import type { NodeDatabase } from '../storage/db.ts';
+import { durably, type NodeDatabase } from '../storage/db.ts';
 import { canTransition, isStatus, type RequestStatus, TERMINAL } from './lifecycle.ts';
 
 export type RequestKind = 'transfer' | 'raw-digest';
@@ -84,7 +84,7 @@ export class RequestStore {
   /** Stores a new request as `submitted` (one transition, one audit entry). */
   insert(request: NewRequest, actor: string, details: Record<string, unknown> = {}): StoredRequest {
     const at = new Date(this.clock()).toISOString();
-    this.db.transaction(() => {
+    this.write(request.kind === 'transfer', () => {
       this.db
         .prepare(
           `INSERT INTO requests (id, kind, role, origin, operator, idempotency_key, fingerprint, wallet, key_id,
@@ -130,7 +130,7 @@ export class RequestStore {
         signingDigest: request.signingDigest,
         ...details,
       });
-    })();
+    });
     this.onStatus('submitted');
     return this.get(request.id)!;
   }
@@ -150,7 +150,8 @@ export class RequestStore {
   ): StoredRequest | undefined {
     if (from !== to && !canTransition(from, to)) throw new RequestConflictError(id, from, to);
     const at = new Date(this.clock()).toISOString();
-    const changed = this.db.transaction(() => {
+    const durable = to === 'cancelled' || patch.bundle !== undefined || this.kindOf(id) === 'transfer';
+    const changed = this.write(durable, () => {
       const sets: string[] = ['status = ?', 'updated_at = ?'];
       const values: unknown[] = [to, at];
       const add = (column: string, value: unknown) => {
@@ -190,10 +191,26 @@ export class RequestStore {
         ...(patch.error ? { error: patch.error } : {}),
       });
       return true;
-    })();
+    });
     if (!changed) return undefined;
     if (from !== to) this.onStatus(to);
     return this.get(id);
+  }
+
+  /**
+   * One transaction; `durable` ones are fsynced before this returns (storage/db.ts `durably`). Durable:
+   * every change of a transfer (its idempotency key, EVM nonce and signed transaction must survive a power
+   * loss: a resubmission must find them rather than build a second transaction), and of any request a
+   * cancellation or a new bundle (approvals, vetoes).
+   */
+  private write<T>(durable: boolean, fn: () => T): T {
+    const run = () => this.db.transaction(fn)();
+    return durable ? durably(this.db, run) : run();
+  }
+
+  private kindOf(id: string): string | undefined {
+    return (this.db.prepare('SELECT kind FROM requests WHERE id = ?').get(id) as { kind: string } | undefined)
+      ?.kind;
   }
 
   /** Sets when the scheduler should look at a request next (no status change, not audited). */
