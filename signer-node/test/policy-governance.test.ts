@@ -199,6 +199,20 @@ describe('authorizations in flight', () => {
         "INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, created_at) VALUES (?, 'ecdsa-secp256k1', 2, 3, '', '', '')",
       )
       .run('cd'.repeat(32));
+    // The authorization of request number `i` in `session` (one shape for every case below).
+    const authorization = (i: number, requestId: string, session: string) => ({
+      requestDigest: i.toString(16).padStart(64, '0'),
+      requestId,
+      kind: 'transfer' as const,
+      wallet: 'hot-eth',
+      keyId: 'cd'.repeat(32),
+      operator: 'otc-desk',
+      asset: 'evm:eip155:1:native',
+      to: '0x1111111111111111111111111111111111111111',
+      amount: '5',
+      completedAtMs: now,
+      sessionId: session,
+    });
     const cases: Array<[string, string | null, number, string, boolean]> = [
       ['running', 'running', 1, 'ecdsa-secp256k1', true],
       ['withheld-last', 'aborted', 3, 'ecdsa-secp256k1', true],
@@ -215,22 +229,7 @@ describe('authorizations in flight', () => {
             "INSERT INTO sessions (id, kind, participants, status, round, created_at, updated_at, scheme) VALUES (?, 'sign', '[]', ?, ?, '', '', ?)",
           )
           .run(session, status, round, scheme);
-      book.recordAuthorization(
-        {
-          requestDigest: i.toString(16).padStart(64, '0'),
-          requestId: name,
-          kind: 'transfer',
-          wallet: 'hot-eth',
-          keyId: 'cd'.repeat(32),
-          operator: 'otc-desk',
-          asset: 'evm:eip155:1:native',
-          to: '0x1111111111111111111111111111111111111111',
-          amount: '5',
-          completedAtMs: now,
-          sessionId: session,
-        },
-        now,
-      );
+      book.recordAuthorization(authorization(i, name, session), now);
     }
     const counted = book
       .inFlight(now)
@@ -251,23 +250,7 @@ describe('authorizations in flight', () => {
         )
         .run(session, status, round);
       const previous = book.inFlight(now).find((r) => r.requestDigest === i.toString(16).padStart(64, '0'));
-      book.recordAuthorization(
-        {
-          ...(previous ?? {}),
-          requestDigest: i.toString(16).padStart(64, '0'),
-          requestId: cases[i]![0],
-          kind: 'transfer',
-          wallet: 'hot-eth',
-          keyId: 'cd'.repeat(32),
-          operator: 'otc-desk',
-          asset: 'evm:eip155:1:native',
-          to: '0x1111111111111111111111111111111111111111',
-          amount: '5',
-          completedAtMs: now,
-          sessionId: session,
-        },
-        now,
-      );
+      book.recordAuthorization({ ...(previous ?? {}), ...authorization(i, cases[i]![0], session) }, now);
     };
     retry(2, `sg-${'e'.repeat(32)}`, 'running', 1);
     retry(1, `sg-${'f'.repeat(32)}`, 'aborted', 1);

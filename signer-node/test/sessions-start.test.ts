@@ -2,7 +2,7 @@
 // recording transport: the start leaves before the coordinator's own policy decision; while the
 // coordinator is still deciding, a member cannot start a session of its own under the same id at the
 // coordinator (session-id takeover), and a member's early refusal ends the session before the
-// coordinator builds or releases anything.
+// coordinator builds or releases anything; a member refuses a start its coordinator called off meanwhile.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,8 +43,8 @@ afterEach(() => {
 
 type Sent = { to: string; session: string; control: Record<string, unknown> };
 
-/** node-a, whose own policy decision waits until `decide` is called. */
-function coordinator() {
+/** node-a, whose own policy decision waits until `decide` is called (and, unless `sign` is false, signing). */
+function coordinator(sign = true) {
   const sent: Sent[] = [];
   let decide: (r: AuthorizationResult) => void = () => {};
   const decision = new Promise<AuthorizationResult>((resolve) => {
@@ -79,6 +79,7 @@ function coordinator() {
       return decision;
     },
   });
+  if (!sign) return { sessions, sent, decide, deciding, signing: Promise.resolve(undefined) };
   const signing = sessions
     .sign({ walletId: WALLET, message: new Uint8Array(32).fill(9), path: 'm', requestId: 'req-1' }, 'test')
     .then(
@@ -127,6 +128,37 @@ describe('starting a signing session', () => {
     expect(db.prepare('SELECT id FROM sessions').all()).toEqual([]);
     c.decide({ ok: false, reason: 'test over' });
     expect(await c.signing).toBeInstanceOf(SessionError);
+  });
+
+  it('a member refuses a start its coordinator called off while the member was still deciding', async () => {
+    const member = coordinator(false);
+    const id = `sg-${'7'.repeat(32)}`;
+    const start = {
+      type: 'start',
+      kind: 'sign',
+      scheme: 'ecdsa-secp256k1',
+      threshold: 2,
+      parties: 3,
+      participants: PARTICIPANTS,
+      members: [1, 2],
+      walletId: WALLET,
+      message: '09'.repeat(32),
+      path: 'm',
+    };
+    // node-a is deciding on node-b's start when node-b's own gate says no and it calls the session off.
+    const handled = member.sessions.deliver(envelope('node-b', id, start));
+    await member.deciding;
+    await member.sessions.deliver(
+      envelope('node-b', id, { type: 'abort', reason: 'coordinator-failed: denied' }),
+    );
+    member.decide({ ok: true });
+    await handled;
+    const answer = member.sent.find((s) => s.to === 'node-b' && s.control.type === 'result');
+    expect(answer?.control).toMatchObject({
+      status: 'aborted',
+      reason: 'the coordinator called the session off',
+    });
+    expect(db.prepare('SELECT id FROM sessions').all()).toEqual([]);
   });
 
   it('a member refusing while the coordinator decides ends the session before the coordinator releases anything', async () => {
