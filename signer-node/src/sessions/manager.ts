@@ -1566,12 +1566,16 @@ export class SessionManager {
       }
       return;
     }
+    const ownOutput = run.own.output;
     if (run.start.kind === 'sign' && run.derivedKey) {
-      // DESIGN §3 item 6: a member reporting a signature that does not verify locks the wallet.
+      // DESIGN §3 item 6: a member reporting a signature that does not verify locks the wallet. A report
+      // byte-identical to this node's own signature needs no second check: the party verified that one
+      // (and its recovery id) before it finished.
       const message = hexToBytes(run.start.message ?? '');
       const key = run.derivedKey;
       const bad = others.filter((p) => {
         const out = (run.results.get(p) as { output?: string }).output ?? '';
+        if (out === ownOutput) return false;
         return !(out.length % 2 === 0 && signatureVerifies(run.start.scheme, key, message, hexToBytes(out)));
       });
       if (bad.length) {
@@ -1581,7 +1585,6 @@ export class SessionManager {
         return;
       }
     }
-    const ownOutput = run.own.output;
     const disagree = others.filter((p) => (run.results.get(p) as { output?: string }).output !== ownOutput);
     if (disagree.length) {
       this.failAfterOwnResult(run, 'members reported different results', disagree);
