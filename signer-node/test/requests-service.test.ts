@@ -47,6 +47,11 @@ const ALICE: ApiKeyConfig = { id: 'alice-key', scopes: ['maker'], operator: 'ali
 const network = 'eip155:31337';
 const metrics = new Metrics();
 const TOKEN = '0x7000000000000000000000000000000000000007';
+const noCoSigner = async (): Promise<never> => {
+  throw new SessionError('not-enough-signers', 'no co-signer in this test');
+};
+/** What the request service's SessionManager.sign does in this file (no peers run here). */
+let signing: () => Promise<unknown> = noCoSigner;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'coffer-requests-service-'));
@@ -98,6 +103,14 @@ beforeAll(async () => {
     network: 'nile',
     address: address.tronExchange,
   });
+  // Raw digests for the key itself as a policy wallet (POST /v1/sign).
+  wire.wallets.push({ id: 'raw-key', tier: 'hot', chain: 'evm', network: 'raw', address: key.publicKey });
+  wire.rules.push({
+    id: 'raw-key',
+    rawDigest: true,
+    when: { wallets: ['raw-key'] },
+    effect: { type: 'allow' },
+  } as never);
   wire.rules.unshift({
     id: 'slow-destination',
     when: { destination: { kind: 'address-book', entries: ['slow-c'] } },
@@ -153,9 +166,7 @@ beforeAll(async () => {
     clock: () => now,
   });
   gate.start();
-  const sign = async () => {
-    throw new SessionError('not-enough-signers', 'no co-signer in this test');
-  };
+  const sign = async () => signing();
   const sessions = { sendNotice, sign } as unknown as SessionManager;
   service = new RequestService({
     config,
@@ -518,6 +529,52 @@ describe('request service', () => {
     // The coordinator now asks for a signature with a bundle that leaves the veto out: refused.
     const decision = await gate.evaluate(copy, { nowMs: now, dryRun: true });
     expect(decision.reasons.map((r) => r.code)).toContain('vetoed');
+  });
+});
+
+describe('raw digests (POST /v1/sign)', () => {
+  it("holds the peers' notices while the call signs, then sends submission and every status in order", async () => {
+    notices.length = 0;
+    let heardDuringSigning: string[] | undefined;
+    signing = async () => {
+      heardDuringSigning = notices.map((n) => n.topic);
+      return noCoSigner();
+    };
+    try {
+      const digest = bytesToHex(randomBytes(32));
+      const { view, error } = await service.signRawDigest(
+        { wallet: 'raw-key', keyId, digest, idempotencyKey: `raw-${digest}` },
+        OTC,
+      );
+      expect((error as SessionError).code).toBe('not-enough-signers');
+      expect(view.status).toBe('failed');
+      expect(heardDuringSigning).toEqual([]);
+      await expect.poll(() => notices.length).toBe(6);
+      for (const peer of ['node-b', 'node-c'])
+        expect(
+          notices
+            .filter((n) => n.peer === peer)
+            .map((n) => `${n.topic}${n.topic === 'request.status' ? `:${JSON.parse(n.body).status}` : ''}`),
+        ).toEqual(['request.submitted', 'request.status:approved', 'request.status:failed']);
+      expect(parseBundle(notices[0]!.body).id).toBe(view.id);
+    } finally {
+      signing = noCoSigner;
+    }
+  });
+
+  it('a raw digest policy does not allow at once is forwarded when the call returns', async () => {
+    notices.length = 0;
+    const digest = bytesToHex(randomBytes(32));
+    // 'hot-eth' has no rawDigest rule: denied, nothing signed, the peers still hear of it.
+    const { view } = await service.signRawDigest({ wallet: 'hot-eth', keyId, digest }, OTC);
+    expect(view.status).toBe('denied');
+    await expect.poll(() => notices.length).toBe(4);
+    expect(notices.map((n) => n.topic).sort()).toEqual([
+      'request.status',
+      'request.status',
+      'request.submitted',
+      'request.submitted',
+    ]);
   });
 });
 

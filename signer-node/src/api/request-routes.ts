@@ -119,8 +119,7 @@ export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: 
       if (b.keyId !== undefined && b.walletId !== undefined && b.keyId !== b.walletId)
         throw new ApiError(400, 'invalid-request', 'walletId and keyId name different keys', 'walletId');
       const { walletId: _legacy, ...rest } = b;
-      const { view } = await service.createRawDigest({ ...rest, keyId }, apiKey(req.apiKeyId));
-      const settled = view.status === 'approved' ? await service.settle(view.id) : { view, error: undefined };
+      const settled = await service.signRawDigest({ ...rest, keyId }, apiKey(req.apiKeyId));
       if (settled.error !== undefined) throw settled.error;
       const final = settled.view;
       if (final.status === 'denied')

@@ -139,6 +139,8 @@ export class RequestService {
   private readonly signing = new Map<string, Promise<unknown>>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly broadcastAttempts = new Map<string, number>();
+  /** Notices about requests a synchronous raw-digest call is still running, in the order they were sent. */
+  private readonly heldNotices = new Map<string, { wallet: Wallet; topic: string; body: string }[]>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
 
@@ -300,9 +302,27 @@ export class RequestService {
     };
   }
 
-  async createRawDigest(
+  /**
+   * POST /v1/sign: records a raw-digest request, takes the first decision and, when policy allows it
+   * at once, signs it before answering. The peers' notices about the request (its submission and each
+   * status) wait until the call is over and then leave together, one envelope per peer: the members
+   * get the request with the session start, so nothing needs them earlier, and the signing does not
+   * share the cores with two rounds of notices. Returns the signing error, if one stopped the session.
+   */
+  async signRawDigest(body: RawDigestBody, apiKey: ApiKeyConfig): Promise<{ view: View; error: unknown }> {
+    const held = new Set<string>();
+    try {
+      const { view } = await this.createRawDigest(body, apiKey, held);
+      return view.status === 'approved' ? await this.settle(view.id) : { view, error: undefined };
+    } finally {
+      for (const id of held) this.releaseNotices(id);
+    }
+  }
+
+  private async createRawDigest(
     body: RawDigestBody,
     apiKey: ApiKeyConfig,
+    holdNotices: Set<string>,
   ): Promise<{ created: boolean; view: View }> {
     const operator = operatorOf(apiKey);
     const path = body.path ?? 'm';
@@ -334,6 +354,8 @@ export class RequestService {
       digest,
     };
     const bundle = makeBundle({ id, keyId: wallet.id, path, request });
+    holdNotices.add(id);
+    this.heldNotices.set(id, []);
     const recorded = this.record(bundle, {
       apiKey,
       fingerprint,
@@ -473,7 +495,7 @@ export class RequestService {
       throw e;
     }
     this.d.gate.noteSeen?.(bundle.id, nowMs);
-    this.forward(o.wallet, 'request.submitted', json);
+    this.forward(o.wallet, 'request.submitted', json, bundle.id);
     return bundle.id;
   }
 
@@ -585,7 +607,7 @@ export class RequestService {
       );
     this.addApproval(r, approval, `api:${apiKey.id}`, true);
     const wallet = this.d.wallets.get(r.keyId);
-    if (wallet) this.forward(wallet, 'request.approval', JSON.stringify({ id, approval }));
+    if (wallet) this.forward(wallet, 'request.approval', JSON.stringify({ id, approval }), id);
     await this.evaluateWaiting(id);
     return toView(this.store.get(id)!);
   }
@@ -630,7 +652,7 @@ export class RequestService {
     const r = this.mustGet(id);
     this.applyVeto(r, veto, `api:${apiKey.id}`);
     const wallet = this.d.wallets.get(r.keyId);
-    if (wallet) this.forward(wallet, 'request.veto', JSON.stringify({ id, veto }));
+    if (wallet) this.forward(wallet, 'request.veto', JSON.stringify({ id, veto }), id);
     return toView(this.store.get(id)!);
   }
 
@@ -697,7 +719,7 @@ export class RequestService {
     );
     if (!done) throw new ApiError(409, 'request-closed', `request ${id} changed status; retry`, 'id');
     const wallet = this.d.wallets.get(r.keyId);
-    if (wallet) this.forward(wallet, 'request.cancelled', JSON.stringify({ id }));
+    if (wallet) this.forward(wallet, 'request.cancelled', JSON.stringify({ id }), id);
     return toView(this.store.get(id)!);
   }
 
@@ -871,7 +893,12 @@ export class RequestService {
   }
 
   /** Sends a notice to every other holder of the key without waiting for it (in order per peer). */
-  private forward(wallet: Wallet, topic: string, body: string): void {
+  private forward(wallet: Wallet, topic: string, body: string, heldFor?: string): void {
+    const held = heldFor === undefined ? undefined : this.heldNotices.get(heldFor);
+    if (held) {
+      held.push({ wallet, topic, body });
+      return;
+    }
     for (const peer of wallet.participants)
       if (peer !== this.d.config.nodeId)
         this.d.sessions
@@ -887,7 +914,14 @@ export class RequestService {
   private report(r: StoredRequest, status: RequestStatus, extra: Record<string, unknown> = {}): void {
     const wallet = this.d.wallets.get(r.keyId);
     if (wallet && r.role === 'coordinator')
-      this.forward(wallet, 'request.status', JSON.stringify({ id: r.id, status, ...extra }));
+      this.forward(wallet, 'request.status', JSON.stringify({ id: r.id, status, ...extra }), r.id);
+  }
+
+  /** Sends the notices held for a request, in order (queued in one tick, so they share an envelope). */
+  private releaseNotices(id: string): void {
+    const held = this.heldNotices.get(id);
+    this.heldNotices.delete(id);
+    for (const n of held ?? []) this.forward(n.wallet, n.topic, n.body);
   }
 
   // ---- scheduler -------------------------------------------------------------------------------
