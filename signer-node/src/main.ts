@@ -61,7 +61,7 @@ async function start(configPath: string): Promise<void> {
     metrics,
     requestTimeoutMs: config.timeouts.peerRequestMs,
   });
-  const wallets = new WalletStore(db, keys.keystore);
+  const wallets = new WalletStore(db, keys.keystore, { shareCacheMs: config.shareCacheMs });
   const notices = new NoticeRouter(metrics, log);
   const sessions: SessionManager = new SessionManager({
     nodeId: config.nodeId,
@@ -134,6 +134,7 @@ async function start(configPath: string): Promise<void> {
     await app.close();
     await audit.checkpoint(keys.keystore.identity).catch(() => undefined);
     db.close();
+    wallets.forgetShares();
     keys.encryption.wipe();
     await keys.keystore.close();
     process.exit(0);

@@ -53,6 +53,13 @@ describe('node configuration', () => {
     expect(fieldOf((c) => (c.durability = 'off'))).toBe('durability');
   });
 
+  it('shareCacheMs defaults to one minute, 0 turns the cache off, and names the field otherwise', () => {
+    expect(parseConfig(valid(), '/etc/coffer').shareCacheMs).toBe(60_000);
+    expect(parseConfig({ ...valid(), shareCacheMs: 0 }, '/etc/coffer').shareCacheMs).toBe(0);
+    expect(fieldOf((c) => (c.shareCacheMs = -1))).toBe('shareCacheMs');
+    expect(fieldOf((c) => (c.shareCacheMs = '60s'))).toBe('shareCacheMs');
+  });
+
   it.each([
     ['nodeId', (c: Record<string, unknown>) => (c.nodeId = 'Node A')],
     ['listen.port', (c: Record<string, unknown>) => (c.listen = { host: 'x', port: 70000 })],

@@ -101,6 +101,11 @@ export type NodeConfig = {
    * (and with them everything committed before); a power loss may roll back the latest signing records.
    */
   durability: Durability;
+  /**
+   * How long an unsealed share stays in memory after its last use, in ms (README "Share cache");
+   * 0 unseals it from the database for every session. Default 60 000.
+   */
+  shareCacheMs: number;
 };
 
 export class ConfigError extends Error {
@@ -181,6 +186,7 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
     'chains',
     'presign',
     'durability',
+    'shareCacheMs',
   ]);
   const nodeId = str(o.nodeId, 'nodeId', ID, 'must be 1–32 of a-z, 0-9, "-" (starting alphanumeric)');
   const l = obj(o.listen, 'listen');
@@ -231,6 +237,8 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
       throw new ConfigError('durability', 'must be "critical" or "full"');
     durability = o.durability;
   }
+  const shareCacheMs =
+    o.shareCacheMs === undefined ? 60_000 : int(o.shareCacheMs, 'shareCacheMs', 0, 3_600_000);
   return {
     nodeId,
     listen,
@@ -244,6 +252,7 @@ export function parseConfig(raw: unknown, baseDir: string): NodeConfig {
     chains,
     presign,
     durability,
+    shareCacheMs,
   };
 }
 

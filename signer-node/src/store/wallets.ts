@@ -1,7 +1,8 @@
 // Wallets and their sealed shares. A KeyShare's bytes are sealed by the keystore (envelope encryption
 // under the KEK, context "share:<keyId>:<index>") before they reach SQLite; the plaintext exists only
-// in memory while a session uses it. The wallet row, the sealed share and the session's completion
-// are written in one transaction, so a crash leaves either all three or none.
+// in memory: while a session uses it and, with `shareCacheMs` > 0, until the share has gone unused that
+// long (README "Share cache"). The wallet row, the sealed share and the session's completion are
+// written in one transaction, so a crash leaves either all three or none.
 import type { Keystore } from '@coffer/hsm';
 import { KeyShare, type SchemeId } from '@coffer/tss';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -56,10 +57,28 @@ export function shareContext(keyId: string, index: number): string {
 }
 
 export class WalletStore {
+  /** Unsealed shares by key id, each dropped once unused for `shareCacheMs` (the timer restarts on use). */
+  readonly #unsealed = new Map<string, { share: KeyShare; timer: NodeJS.Timeout }>();
+
   constructor(
     private readonly db: NodeDatabase,
     private readonly keystore: Keystore,
+    private readonly options: { shareCacheMs?: number } = {},
   ) {}
+
+  /** Drops the unsealed copy of one wallet's share (all wallets without `keyId`). */
+  forgetShares(keyId?: string): void {
+    for (const [id, held] of this.#unsealed)
+      if (keyId === undefined || id === keyId) {
+        clearTimeout(held.timer);
+        this.#unsealed.delete(id);
+      }
+  }
+
+  /** Wallets whose share is held unsealed right now (metrics, tests). */
+  unsealedShares(): string[] {
+    return [...this.#unsealed.keys()];
+  }
 
   /** Seals the share's bytes under the KEK (context binds key and index); the plaintext is wiped. */
   private async seal(share: KeyShare, keyId: string): Promise<Uint8Array> {
@@ -108,8 +127,28 @@ export class WalletStore {
     return this.get(keyId)!;
   }
 
-  /** Unseals this node's newest share of the wallet. The caller must not keep it longer than a session. */
+  /**
+   * This node's newest share of the wallet: the unsealed copy when one is held (shareCacheMs), else
+   * unsealed from the database now. The caller must not keep it longer than a session.
+   */
   async loadShare(keyId: string): Promise<KeyShare> {
+    const held = this.#unsealed.get(keyId);
+    if (held) {
+      held.timer.refresh();
+      return held.share;
+    }
+    const share = await this.unsealShare(keyId);
+    const ms = this.options.shareCacheMs ?? 0;
+    if (ms > 0) {
+      this.forgetShares(keyId);
+      const timer = setTimeout(() => this.#unsealed.delete(keyId), ms);
+      timer.unref();
+      this.#unsealed.set(keyId, { share, timer });
+    }
+    return share;
+  }
+
+  private async unsealShare(keyId: string): Promise<KeyShare> {
     const wallet = this.get(keyId);
     if (!wallet) throw new Error(`no wallet ${keyId}`);
     const row = this.db
@@ -139,6 +178,7 @@ export class WalletStore {
     const wallet = this.get(keyId);
     if (!wallet) throw new Error(`no wallet ${keyId}`);
     if (wallet.shareIndex !== share.index) throw new Error(`share index does not match wallet ${keyId}`);
+    this.forgetShares(keyId);
     const sealed = await this.seal(share, keyId);
     durably(this.db, () =>
       this.db.transaction(() => {
@@ -152,10 +192,13 @@ export class WalletStore {
         alsoInTransaction();
       })(),
     );
+    // Again: a session may have unsealed the superseded blob while this one was being sealed.
+    this.forgetShares(keyId);
   }
 
   /** Sets the review lock (DESIGN §3 item 6); false when the wallet was already locked. */
   lock(keyId: string, reason: string): boolean {
+    this.forgetShares(keyId);
     return durably(
       this.db,
       () =>
