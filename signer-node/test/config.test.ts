@@ -6,9 +6,12 @@ import { ConfigError, parseConfig } from '../src/config/config.ts';
 import { EncryptionKey } from '../src/config/keys.ts';
 import {
   decodeEnvelope,
+  decodeProtocolPayload,
   decryptPayload,
   type Envelope,
+  encodeProtocolPayload,
   encryptPayload,
+  MAX_PROTOCOL_MESSAGES,
   newEnvelopeId,
   payloadKey,
   sealEnvelope,
@@ -280,5 +283,19 @@ describe('peer envelopes', () => {
     for (const reason of ['replay', 'bad-signature', 'unpinned-sender', 'misrouted', 'malformed'])
       expect(metrics.get('coffer_peer_envelopes_dropped_total', { reason }), reason).toBe(1);
     expect(metrics.render()).toContain('coffer_peer_envelopes_dropped_total{reason="replay"} 1');
+  });
+
+  it("a protocol payload carries one round's messages for a peer in order, and decodes strictly", () => {
+    const messages = [Uint8Array.of(1, 2, 3), new Uint8Array(0), Uint8Array.of(9)];
+    const payload = encodeProtocolPayload(messages);
+    expect(decodeProtocolPayload(payload)).toEqual(messages);
+    expect(() => decodeProtocolPayload(Uint8Array.of(...payload, 0))).toThrow(/trailing|payload/);
+    expect(() => decodeProtocolPayload(payload.subarray(0, payload.length - 1))).toThrow(/messages\[2\]/);
+    expect(() => decodeProtocolPayload(Uint8Array.of(0))).toThrow(/count: 0/);
+    expect(() => decodeProtocolPayload(Uint8Array.of(MAX_PROTOCOL_MESSAGES + 1))).toThrow(/count/);
+    expect(() => encodeProtocolPayload([])).toThrow(/0 messages/);
+    expect(() =>
+      encodeProtocolPayload(Array.from({ length: MAX_PROTOCOL_MESSAGES + 1 }, () => Uint8Array.of(1))),
+    ).toThrow(/messages/);
   });
 });

@@ -32,7 +32,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
 import { durably, type NodeDatabase } from '../storage/db.ts';
 import type { Wallet, WalletStore } from '../store/wallets.ts';
-import type { Envelope } from '../transport/envelope.ts';
+import { decodeProtocolPayload, type Envelope, encodeProtocolPayload } from '../transport/envelope.ts';
 import type { PeerTransport } from '../transport/peers.ts';
 import type { Metrics } from '../util/metrics.ts';
 import {
@@ -1195,24 +1195,30 @@ export class SessionManager {
       this.dropped('not-a-member', e.from);
       return;
     }
-    let msg: WireMessage;
+    let messages: WireMessage[];
     try {
-      msg = decodeWire(e.payload);
+      messages = decodeProtocolPayload(e.payload).map((bytes) => decodeWire(bytes));
     } catch {
       this.abort(run, 'malformed-message', `undecodable protocol message from ${e.from}`, [e.from]);
       return;
     }
-    // The party index inside the message must be the authenticated sender's (tss README, item 1).
-    if (msg.from !== senderIndex || msg.session !== run.wireSession || msg.round !== e.round) {
-      this.dropped('header-mismatch', `${e.from} sent a message claiming party ${msg.from}`);
-      return;
+    for (const msg of messages) {
+      // The party index inside the message must be the authenticated sender's (tss README, item 1).
+      if (msg.from !== senderIndex || msg.session !== run.wireSession || msg.round !== e.round) {
+        this.dropped('header-mismatch', `${e.from} sent a message claiming party ${msg.from}`);
+        return;
+      }
     }
-    if ((msg.to === null) === e.encrypted) {
+    // A direct message only in an encrypted envelope; an encrypted one carries at least one.
+    if (e.encrypted !== messages.some((m) => m.to !== null)) {
       this.dropped('header-mismatch', `${e.from}: encryption flag`);
       return;
     }
     run.heard.add(e.from);
-    this.step(run, () => run.party.receive(msg));
+    for (const msg of messages) {
+      if (run.finished || run.stalled) return;
+      this.step(run, () => run.party.receive(msg));
+    }
   }
 
   private step(run: Running, fn: () => WireMessage[]): void {
@@ -1273,15 +1279,31 @@ export class SessionManager {
     }
     if (run.start.presignature !== undefined)
       this.o.metrics.inc('coffer_presignatures_total', { event: 'consumed' });
-    const others = run.others(this.o.nodeId);
+    // One envelope per peer: its share of the round (broadcast and direct messages, in order),
+    // encrypted when it holds a direct message.
+    const byPeer = new Map<string, { messages: Uint8Array[]; encrypt: boolean }>();
+    for (const peer of run.others(this.o.nodeId)) byPeer.set(peer, { messages: [], encrypt: false });
     for (const m of out) {
-      const targets = m.to === null ? others : [run.start.participants[m.to - 1]!];
-      const payload = encodeWire(this.o.tamper ? { ...m, payload: this.tampered(run, m) } : m);
-      for (const t of targets)
-        this.o.transport
-          .send(t, { kind: 'protocol', session: run.id, round: m.round, payload, encrypt: m.to !== null })
-          .catch((e) => this.abort(run, 'peer-unreachable', (e as Error).message, [t]));
+      const encoded = encodeWire(this.o.tamper ? { ...m, payload: this.tampered(run, m) } : m);
+      const targets = m.to === null ? [...byPeer.keys()] : [run.start.participants[m.to - 1]!];
+      for (const t of targets) {
+        const batch = byPeer.get(t);
+        if (!batch) continue;
+        batch.messages.push(encoded);
+        if (m.to !== null) batch.encrypt = true;
+      }
     }
+    for (const [t, batch] of byPeer)
+      if (batch.messages.length > 0)
+        this.o.transport
+          .send(t, {
+            kind: 'protocol',
+            session: run.id,
+            round,
+            payload: encodeProtocolPayload(batch.messages),
+            encrypt: batch.encrypt,
+          })
+          .catch((e) => this.abort(run, 'peer-unreachable', (e as Error).message, [t]));
     const stall = this.o.stallAfter;
     if (stall && stall.kind === run.start.kind && stall.round === round) {
       run.stalled = true;

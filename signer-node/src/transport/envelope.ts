@@ -19,7 +19,10 @@ const ID_LENGTH = 16;
 const SIGNATURE_LENGTH = 64;
 const NONCE_LENGTH = 24;
 
-/** protocol: a tss WireMessage payload; control: a JSON session-control message. */
+/**
+ * protocol: one round's tss WireMessages for the recipient (encodeProtocolPayload); control: a JSON
+ * session-control message.
+ */
 export type EnvelopeKind = 'protocol' | 'control';
 
 export type Envelope = {
@@ -64,6 +67,34 @@ function header(e: Omit<Envelope, 'payload'>): Uint8Array {
 
 function signedMessage(body: Uint8Array): Uint8Array {
   return new Transcript('peer-envelope/v1').append('body', body).digest();
+}
+
+/** Most tss messages one protocol envelope carries. */
+export const MAX_PROTOCOL_MESSAGES = 16;
+
+/**
+ * The payload of a protocol envelope: every message one round of a party has for one recipient (its
+ * broadcast messages and those addressed to it), in the order the party produced them: u8 count, then
+ * each encoded WireMessage with a u32 length. One envelope per peer per round instead of one per message.
+ */
+export function encodeProtocolPayload(messages: readonly Uint8Array[]): Uint8Array {
+  if (messages.length === 0 || messages.length > MAX_PROTOCOL_MESSAGES)
+    throw new EnvelopeError('payload', `carries ${messages.length} messages (1..${MAX_PROTOCOL_MESSAGES})`);
+  const w = new ByteWriter().u8(messages.length);
+  for (const m of messages) w.bytes(m);
+  return w.finish();
+}
+
+/** Strict inverse of encodeProtocolPayload (exact layout, no trailing bytes); throws DecodeError. */
+export function decodeProtocolPayload(payload: Uint8Array): Uint8Array[] {
+  const r = new ByteReader(payload);
+  const count = r.u8('payload.count');
+  if (count === 0 || count > MAX_PROTOCOL_MESSAGES)
+    throw new DecodeError(`payload.count: ${count} is outside 1..${MAX_PROTOCOL_MESSAGES}`);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) out.push(r.bytes(`payload.messages[${i}]`, { max: MAX_ENVELOPE_PAYLOAD }));
+  r.end('payload');
+  return out;
 }
 
 export function newEnvelopeId(): string {

@@ -1,0 +1,150 @@
+// Protocol envelopes at a session member, at the session-manager level on a real SQLite file with a
+// recording transport: a party's round leaves as one envelope per peer (its broadcast messages and the
+// ones addressed to that peer), encrypted exactly when it holds a direct message; an arriving envelope
+// whose messages claim another sender, session or round, a direct message without encryption, or an
+// encrypted envelope without one, is dropped and counted and the session goes on.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Keystore } from '@coffer/hsm';
+import { decodeWire, encodeWire, type WireMessage } from '@coffer/tss';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/log.ts';
+import { SessionManager } from '../src/sessions/manager.ts';
+import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
+import { WalletStore } from '../src/store/wallets.ts';
+import { decodeProtocolPayload, type Envelope, encodeProtocolPayload } from '../src/transport/envelope.ts';
+import type { PeerTransport } from '../src/transport/peers.ts';
+import { Metrics } from '../src/util/metrics.ts';
+
+const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
+const SESSION = `kg-${'5'.repeat(32)}`;
+let dir: string;
+let db: NodeDatabase;
+let metrics: Metrics;
+let sessions: SessionManager;
+type Sent = { to: string; round: number; encrypt: boolean; messages: WireMessage[] };
+let sent: Sent[];
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'coffer-protocol-envelopes-'));
+  db = openDatabase(join(dir, 'node.sqlite'));
+  metrics = new Metrics();
+  sent = [];
+  const transport = {
+    peerIds: () => ['node-b', 'node-c'],
+    probe: async () => true,
+    recentlyHeard: () => new Set<string>(),
+    noteUp: () => {},
+    send: async (to: string, m: { kind: string; round: number; payload: Uint8Array; encrypt: boolean }) => {
+      if (m.kind !== 'protocol') return;
+      const messages = decodeProtocolPayload(m.payload).map((b) => decodeWire(b));
+      sent.push({ to, round: m.round, encrypt: m.encrypt, messages });
+    },
+  } as unknown as PeerTransport;
+  sessions = new SessionManager({
+    nodeId: 'node-a',
+    db,
+    audit: new AuditLog(db),
+    // A key generation needs no share.
+    wallets: new WalletStore(db, {} as Keystore),
+    transport,
+    metrics,
+    log: pino({ level: 'silent' }),
+    roundTimeoutMs: 5_000,
+    probeTimeoutMs: 100,
+  });
+  // node-b starts a 2-of-3 Ed25519 key generation with node-a (index 1) and node-c.
+  await sessions.deliver(
+    envelope(
+      'control',
+      0,
+      false,
+      new TextEncoder().encode(
+        JSON.stringify({
+          type: 'start',
+          kind: 'keygen',
+          scheme: 'eddsa-ed25519',
+          threshold: 2,
+          parties: 3,
+          participants: PARTICIPANTS,
+          members: [1, 2, 3],
+        }),
+      ),
+    ),
+  );
+  await expect.poll(() => sent.length).toBeGreaterThan(0);
+});
+
+afterEach(async () => {
+  await sessions.shutdown();
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function envelope(kind: Envelope['kind'], round: number, encrypted: boolean, payload: Uint8Array): Envelope {
+  return {
+    kind,
+    id: '00'.repeat(16),
+    session: SESSION,
+    round,
+    from: 'node-b',
+    to: 'node-a',
+    encrypted,
+    payload,
+  };
+}
+
+function message(over: Partial<WireMessage> = {}): Uint8Array {
+  return encodeWire({ session: SESSION, round: 1, from: 2, to: null, payload: Uint8Array.of(7), ...over });
+}
+
+const dropped = (reason: string) => metrics.get('coffer_session_messages_dropped_total', { reason }) ?? 0;
+
+const status = () =>
+  (db.prepare('SELECT status FROM sessions WHERE id = ?').get(SESSION) as { status: string }).status;
+
+describe('protocol envelopes at a member', () => {
+  it("send one envelope per peer per round, each with that peer's messages, encrypted only with a direct one", () => {
+    const peers = sent.map((s) => s.to).sort();
+    expect(peers).toEqual(['node-b', 'node-c']);
+    for (const s of sent) {
+      expect(s.round).toBe(1);
+      for (const m of s.messages) {
+        expect(m.from).toBe(1);
+        expect(m.round).toBe(1);
+        if (m.to !== null) expect(m.to).toBe(PARTICIPANTS.indexOf(s.to) + 1);
+      }
+      expect(s.encrypt).toBe(s.messages.some((m) => m.to !== null));
+    }
+  });
+
+  it('drops, counts and survives a forged sender, an unencrypted direct message and an encrypted broadcast', async () => {
+    const before = dropped('header-mismatch');
+    await sessions.deliver(envelope('protocol', 1, false, encodeProtocolPayload([message({ from: 3 })])));
+    await sessions.deliver(
+      envelope('protocol', 1, false, encodeProtocolPayload([message(), message({ to: 1 })])),
+    );
+    await sessions.deliver(envelope('protocol', 1, true, encodeProtocolPayload([message()])));
+    await sessions.deliver(envelope('protocol', 1, true, encodeProtocolPayload([message({ round: 2 })])));
+    expect(dropped('header-mismatch')).toBe(before + 4);
+    expect(status()).toBe('running');
+  });
+
+  it('takes every message of an accepted envelope to the party (a bad one then aborts the session)', async () => {
+    // Well-formed headers, encrypted because one message is direct: the party gets them, and the
+    // garbage payload ends the session with node-b named.
+    await sessions.deliver(
+      envelope('protocol', 1, true, encodeProtocolPayload([message(), message({ to: 1 })])),
+    );
+    await expect.poll(status).toBe('aborted');
+    const row = db.prepare('SELECT culprits FROM sessions WHERE id = ?').get(SESSION) as { culprits: string };
+    expect(JSON.parse(row.culprits)).toContain('node-b');
+  });
+
+  it('an undecodable payload aborts the session naming the sender', async () => {
+    await sessions.deliver(envelope('protocol', 1, false, Uint8Array.of(2, 0, 0, 0, 1, 9)));
+    await expect.poll(status).toBe('aborted');
+  });
+});
