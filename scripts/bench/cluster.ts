@@ -100,7 +100,7 @@ export const CLUSTER_INCLUDES = {
   latency:
     'Latency: `signings` POST /v1/sign requests one after another (one in flight), sent in turn to node-a, node-b, node-c (each coordinates with the first reachable peer), each with a fresh random 32-byte digest; time from sending the request to having the response body with the signature (Node fetch, keep-alive). The API call returns after the signing session finished, the signature was verified by the node and the request was stored and audited. Preceded by `warmup` untimed signings.',
   cpuMsPerSigning:
-    'cpuMsPerSigning: CPU time (user + system) each node process spent during the latency run, divided by its signings (process_cpu_seconds_total on /metrics before and after), and their total: what a signature costs the cluster, background presigning included in the presigned case; the bench client is not counted.',
+    'cpuMsPerSigning: CPU time (user + system) each node process spent during the latency run, divided by its signings (process_cpu_seconds_total on /metrics before and after), and their total: what a signature costs the cluster, background presigning included in the presigned case; the bench client is not counted. envelopesPerSigning: peer envelopes the three nodes sent during the same run (coffer_peer_envelopes_sent_total), per signing.',
   sessionLatency:
     "sessionLatency: for the same latency run, each coordinator's signing session from creation to done as the node records it (GET /v1/sessions, createdAt → updatedAt, ms resolution): the threshold protocol's share of the end-to-end time; the rest is the HTTP API, the request bookkeeping and the policy gate.",
   throughput:
@@ -128,6 +128,8 @@ type CaseResult = {
   sessionLatency?: LatencySummary;
   /** CPU time per signing of the latency run, per node process and in total (process_cpu_seconds_total). */
   cpuMsPerSigning?: Record<string, number>;
+  /** Peer envelopes all nodes sent during the latency run, per signing (coffer_peer_envelopes_sent_total). */
+  envelopesPerSigning?: number;
   signings: number;
   failures: number;
   presignatures?: {
@@ -367,9 +369,9 @@ async function benchScheme(
   await latencyRun(nodes, token, wallet, settings.warmup, undefined);
   const tally = new Tally();
   const since = Date.now();
-  const cpuBefore = await cpuSeconds(nodes);
+  const countersBefore = await counters(nodes);
   const samples = await latencyRun(nodes, token, wallet, settings.signings, tally);
-  const cpuMsPerSigning = cpuPerSigning(nodes, cpuBefore, await cpuSeconds(nodes), settings.signings);
+  const costs = perSigning(nodes, countersBefore, await counters(nodes), settings.signings);
   const latency = samples.length > 0 ? latencySummary(samples) : undefined;
   const sessions = await sessionLatency(nodes, token, wallet, since);
   log(
@@ -383,7 +385,7 @@ async function benchScheme(
   return {
     ...(latency ? { latency } : {}),
     ...sessions,
-    cpuMsPerSigning,
+    ...costs,
     throughput,
     signings: tally.signings,
     failures: tally.failures,
@@ -470,28 +472,38 @@ function setConfig(p: NodeProcess, section: 'presign' | 'durability', value: unk
   writeFileSync(p.spec.config, `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600 });
 }
 
-/** One Prometheus sample from a node's /metrics (0 when absent). */
-/** Each node's process_cpu_seconds_total. */
-async function cpuSeconds(nodes: Node[]): Promise<number[]> {
-  return Promise.all(nodes.map((n) => metric(n, 'process_cpu_seconds_total')));
+type Counters = { cpuSeconds: number[]; envelopesSent: number[] };
+
+/** Each node's process_cpu_seconds_total and coffer_peer_envelopes_sent_total. */
+async function counters(nodes: Node[]): Promise<Counters> {
+  const [cpuSeconds, envelopesSent] = await Promise.all([
+    Promise.all(nodes.map((n) => metric(n, 'process_cpu_seconds_total'))),
+    Promise.all(nodes.map((n) => metric(n, 'coffer_peer_envelopes_sent_total'))),
+  ]);
+  return { cpuSeconds, envelopesSent };
 }
 
-function cpuPerSigning(
+/** CPU ms per signing of each node and in total; peer envelopes sent per signing by all nodes. */
+function perSigning(
   nodes: Node[],
-  before: number[],
-  after: number[],
+  before: Counters,
+  after: Counters,
   signings: number,
-): Record<string, number> {
-  const out: Record<string, number> = {};
+): { cpuMsPerSigning: Record<string, number>; envelopesPerSigning: number } {
+  const cpuMsPerSigning: Record<string, number> = {};
   let total = 0;
+  let envelopes = 0;
   nodes.forEach((n, i) => {
-    const ms = ((after[i]! - before[i]!) * 1000) / signings;
-    out[n.id] = Math.round(ms * 10) / 10;
+    const ms = ((after.cpuSeconds[i]! - before.cpuSeconds[i]!) * 1000) / signings;
+    cpuMsPerSigning[n.id] = Math.round(ms * 10) / 10;
     total += ms;
+    envelopes += after.envelopesSent[i]! - before.envelopesSent[i]!;
   });
-  out.total = Math.round(total * 10) / 10;
-  return out;
+  cpuMsPerSigning.total = Math.round(total * 10) / 10;
+  return { cpuMsPerSigning, envelopesPerSigning: Math.round((envelopes / signings) * 10) / 10 };
 }
+
+/** One Prometheus sample from a node's /metrics (0 when absent). */
 
 async function metric(node: Node, line: string): Promise<number> {
   const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
@@ -574,9 +586,9 @@ async function benchPresigned(
   const samples: number[] = [];
   const before = await consumed(nodes);
   const since = Date.now();
-  const cpuBefore = await cpuSeconds(nodes);
+  const countersBefore = await counters(nodes);
   for (let i = 0; i < settings.signings; i++) await signOne(i, tally, samples);
-  const cpuMsPerSigning = cpuPerSigning(nodes, cpuBefore, await cpuSeconds(nodes), settings.signings);
+  const costs = perSigning(nodes, countersBefore, await counters(nodes), settings.signings);
   const presignedInLatencyRun = (await consumed(nodes)) - before;
   const latency = samples.length > 0 ? latencySummary(samples) : undefined;
   const sessions = await sessionLatency(nodes, token, wallet, since);
@@ -593,7 +605,7 @@ async function benchPresigned(
   return {
     ...(latency ? { latency } : {}),
     ...sessions,
-    cpuMsPerSigning,
+    ...costs,
     throughput,
     signings: tally.signings,
     failures: tally.failures,
