@@ -1,6 +1,7 @@
 // Protocol envelopes at a session member, at the session-manager level on a real SQLite file with a
 // recording transport: a party's round leaves as one envelope per peer (its broadcast messages and the
-// ones addressed to that peer), encrypted exactly when it holds a direct message; an arriving envelope
+// ones addressed to that peer), encrypted exactly when it holds a direct message, and a step that ends
+// two rounds at once (later messages were waiting in the party) sends one envelope per round; an arriving envelope
 // whose messages claim another sender, session or round, a direct message without encryption, or an
 // encrypted envelope without one, is dropped and counted and the session goes on.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.ts';
 import { SessionManager } from '../src/sessions/manager.ts';
+import { keygenParty } from '../src/sessions/parties.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
 import { decodeProtocolPayload, type Envelope, encodeProtocolPayload } from '../src/transport/envelope.ts';
@@ -83,13 +85,19 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function envelope(kind: Envelope['kind'], round: number, encrypted: boolean, payload: Uint8Array): Envelope {
+function envelope(
+  kind: Envelope['kind'],
+  round: number,
+  encrypted: boolean,
+  payload: Uint8Array,
+  from = 'node-b',
+): Envelope {
   return {
     kind,
     id: '00'.repeat(16),
     session: SESSION,
     round,
-    from: 'node-b',
+    from,
     to: 'node-a',
     encrypted,
     payload,
@@ -118,6 +126,46 @@ describe('protocol envelopes at a member', () => {
       }
       expect(s.encrypt).toBe(s.messages.some((m) => m.to !== null));
     }
+  });
+
+  it('a step that finishes two rounds sends each round in its own envelope, under that round', async () => {
+    // node-b and node-c run their parties here; node-a's round-1 messages reach them at once.
+    const peers = [2, 3].map((index) =>
+      keygenParty({ scheme: 'eddsa-ed25519', session: SESSION, index, threshold: 2, parties: 3 }),
+    );
+    const fromA = sent.flatMap((s) =>
+      s.messages
+        .filter((m) => m.to === null || m.to === 1 + PARTICIPANTS.indexOf(s.to))
+        .map((m) => ({ ...m, to: m.to, for: s.to })),
+    );
+    const round1 = peers.map((p) => p.start());
+    const round2: WireMessage[][] = [[], []];
+    peers.forEach((p, i) => {
+      const mine = fromA.filter((m) => m.for === PARTICIPANTS[i + 1]);
+      const other = round1[1 - i]!.filter((m) => m.to === null || m.to === i + 2);
+      for (const m of [...mine, ...other]) round2[i]!.push(...p.receive(m));
+    });
+    expect(round2.every((out) => out.length > 0 && out.every((m) => m.round === 2))).toBe(true);
+    const toA = (from: number, messages: WireMessage[], round: number) =>
+      envelope(
+        'protocol',
+        round,
+        messages.some((m) => m.to !== null),
+        encodeProtocolPayload(messages.filter((m) => m.to === null || m.to === 1).map((m) => encodeWire(m))),
+        PARTICIPANTS[from - 1]!,
+      );
+    sent.length = 0;
+    // Round 2 of both peers first (the party keeps it), then their round 1: one step ends rounds 1 and 2.
+    await sessions.deliver(toA(2, round2[0]!, 2));
+    await sessions.deliver(toA(3, round2[1]!, 2));
+    await sessions.deliver(toA(2, round1[0]!, 1));
+    expect(sent).toEqual([]);
+    await sessions.deliver(toA(3, round1[1]!, 1));
+    expect(dropped('header-mismatch')).toBe(0);
+    const rounds = [...new Set(sent.map((s) => s.round))].sort();
+    expect(rounds).toEqual([2, 3]);
+    for (const s of sent) for (const m of s.messages) expect(m.round).toBe(s.round);
+    expect(status()).toBe('running');
   });
 
   it('drops, counts and survives a forged sender, an unencrypted direct message and an encrypted broadcast', async () => {

@@ -1252,7 +1252,9 @@ export class SessionManager {
 
   /** Persist-before-release: the nonce use is recorded with the round advance, then messages leave. */
   private release(run: Running, out: WireMessage[]): void {
-    const round = out[0]!.round;
+    // A step can finish more than one round (a peer's later messages were waiting in the party).
+    const rounds = [...new Set(out.map((m) => m.round))];
+    const round = Math.max(...rounds);
     try {
       this.o.db.transaction(() => {
         const consumed = this.o.db.prepare(
@@ -1263,7 +1265,8 @@ export class SessionManager {
           this.pool.consumeInTransaction(run.start.presignature, run.id);
           consumed.run(`presignature/${run.start.presignature}`, 'ecdsa-presignature', run.id, now());
         } else if (run.start.kind === 'sign' || run.start.kind === 'presign')
-          consumed.run(`${run.id}/${run.myIndex}/${round}`, `${run.start.scheme}-nonce`, run.id, now());
+          for (const r of rounds)
+            consumed.run(`${run.id}/${run.myIndex}/${r}`, `${run.start.scheme}-nonce`, run.id, now());
         this.o.db
           .prepare('UPDATE sessions SET round = ?, updated_at = ? WHERE id = ?')
           .run(round, now(), run.id);
@@ -1279,35 +1282,40 @@ export class SessionManager {
     }
     if (run.start.presignature !== undefined)
       this.o.metrics.inc('coffer_presignatures_total', { event: 'consumed' });
-    // One envelope per peer: its share of the round (broadcast and direct messages, in order),
-    // encrypted when it holds a direct message.
-    const byPeer = new Map<string, { messages: Uint8Array[]; encrypt: boolean }>();
-    for (const peer of run.others(this.o.nodeId)) byPeer.set(peer, { messages: [], encrypt: false });
+    // One envelope per peer and round: the party's broadcast and direct messages for that peer (in
+    // order), encrypted when it holds a direct one.
+    const peers = run.others(this.o.nodeId);
+    const batches = new Map<
+      string,
+      { to: string; round: number; messages: Uint8Array[]; encrypt: boolean }
+    >();
     for (const m of out) {
       const encoded = encodeWire(this.o.tamper ? { ...m, payload: this.tampered(run, m) } : m);
-      const targets = m.to === null ? [...byPeer.keys()] : [run.start.participants[m.to - 1]!];
-      for (const t of targets) {
-        const batch = byPeer.get(t);
-        if (!batch) continue;
+      for (const to of m.to === null ? peers : [run.start.participants[m.to - 1]!]) {
+        const key = `${to}/${m.round}`;
+        let batch = batches.get(key);
+        if (!batch) {
+          batch = { to, round: m.round, messages: [], encrypt: false };
+          batches.set(key, batch);
+        }
         batch.messages.push(encoded);
         if (m.to !== null) batch.encrypt = true;
       }
     }
-    for (const [t, batch] of byPeer)
-      if (batch.messages.length > 0)
-        this.o.transport
-          .send(t, {
-            kind: 'protocol',
-            session: run.id,
-            round,
-            payload: encodeProtocolPayload(batch.messages),
-            encrypt: batch.encrypt,
-          })
-          .catch((e) => this.abort(run, 'peer-unreachable', (e as Error).message, [t]));
+    for (const b of batches.values())
+      this.o.transport
+        .send(b.to, {
+          kind: 'protocol',
+          session: run.id,
+          round: b.round,
+          payload: encodeProtocolPayload(b.messages),
+          encrypt: b.encrypt,
+        })
+        .catch((e) => this.abort(run, 'peer-unreachable', (e as Error).message, [b.to]));
     const stall = this.o.stallAfter;
-    if (stall && stall.kind === run.start.kind && stall.round === round) {
+    if (stall && stall.kind === run.start.kind && rounds.includes(stall.round)) {
       run.stalled = true;
-      process.stdout.write(`${JSON.stringify({ event: 'stalled', session: run.id, round })}\n`);
+      process.stdout.write(`${JSON.stringify({ event: 'stalled', session: run.id, round: stall.round })}\n`);
     }
   }
 
