@@ -88,6 +88,26 @@ describe('notices', () => {
     ]);
   });
 
+  it('a notice sent a few ms after another to an idle peer shares its envelope (a receipt, then the statuses)', async () => {
+    const sent: Sent[] = [];
+    const sessions = manager(sent, []);
+    const first = sessions.sendNotice('node-b', 'receipt', '1');
+    await new Promise((r) => setTimeout(r, 2));
+    await Promise.all([first, sessions.sendNotice('node-b', 'request.status', '2')]);
+    expect(sent).toEqual([
+      {
+        to: 'node-b',
+        payload: {
+          type: 'notices',
+          items: [
+            { topic: 'receipt', body: '1' },
+            { topic: 'request.status', body: '2' },
+          ],
+        },
+      },
+    ]);
+  });
+
   it('notices queued while an envelope to the peer is on its way follow it together, after it', async () => {
     const sent: Sent[] = [];
     let release: () => void = () => {};
@@ -96,13 +116,12 @@ describe('notices', () => {
     });
     const sessions = manager(sent, [], new Metrics(), gate);
     const first = sessions.sendNotice('node-b', 'request.submitted', '1');
-    await new Promise((r) => setImmediate(r));
-    expect(sent).toHaveLength(1);
+    await expect.poll(() => sent.length).toBe(1);
     const later = [
       sessions.sendNotice('node-b', 'request.status', '2'),
       sessions.sendNotice('node-b', 'receipt', '3'),
     ];
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 20));
     expect(sent).toHaveLength(1); // the second envelope waits for the first
     release();
     await Promise.all([first, ...later]);

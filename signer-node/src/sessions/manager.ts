@@ -716,7 +716,9 @@ export class SessionManager {
   /**
    * Sends a notice to one pinned peer (signed envelope, not encrypted; bodies are public data). Notices
    * to a peer are delivered in the order they were sent; those queued while an earlier envelope to the
-   * peer is on its way (or within the same tick) leave together in one envelope. Resolves once delivered.
+   * peer is on its way, or within NOTICE_COALESCE_MS of the first, leave together in one envelope (a
+   * signer's receipt and the request's statuses, sent a peer's result hop apart, share one). Resolves
+   * once delivered.
    */
   sendNotice(peer: string, topic: string, body: string): Promise<void> {
     const bytes = Buffer.byteLength(JSON.stringify({ topic, body }));
@@ -734,7 +736,7 @@ export class SessionManager {
       q.items.push({ topic, body, bytes, done: (error) => (error ? reject(error) : resolve()) });
       if (!q.flushing) {
         q.flushing = true;
-        setImmediate(() => void this.flushNotices(peer, q));
+        setTimeout(() => void this.flushNotices(peer, q), NOTICE_COALESCE_MS);
       }
     });
   }
@@ -1709,6 +1711,8 @@ function now(): string {
 const MAX_CONTROL_BYTES = 256 * 1024;
 /** Notices waiting for one peer before sendNotice refuses more. */
 const MAX_QUEUED_NOTICES = 256;
+/** How long the first notice to an idle peer waits for others to share its envelope. */
+const NOTICE_COALESCE_MS = 5;
 /** Bytes of `{"type":"notices","items":[]}` around the items of a batch. */
 const NOTICES_OVERHEAD = 32;
 const MAX_REQUEST_CHARS = 192 * 1024;
