@@ -37,8 +37,12 @@ afterEach(() => {
 function recordWrites(database: NodeDatabase): Array<{ sql: string; level: number }> {
   const seen: Array<{ sql: string; level: number }> = [];
   const prepare = database.prepare.bind(database);
+  // The database hands back one statement per SQL text; each is wrapped once.
+  const wrapped = new WeakSet<object>();
   database.prepare = ((sql: string) => {
     const statement = prepare(sql);
+    if (wrapped.has(statement)) return statement;
+    wrapped.add(statement);
     const run = statement.run.bind(statement);
     statement.run = ((...args: unknown[]) => {
       seen.push({ sql, level: synchronousLevel(database) });

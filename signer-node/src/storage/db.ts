@@ -52,7 +52,35 @@ export function openDatabase(
   migrate(db, opts?.migrations ?? MIGRATIONS);
   if (durability === 'critical') db.pragma('synchronous = NORMAL');
   durabilityOf.set(db, durability);
+  reusePreparedStatements(db);
   return db;
+}
+
+/** Distinct SQL texts whose prepared statements a database keeps (the node uses about a hundred). */
+export const PREPARED_STATEMENTS_KEPT = 512;
+
+/**
+ * Makes `db.prepare(sql)` hand back the statement it prepared for the same text before, instead of
+ * compiling it again on every call (a signing runs dozens of statements on each node). A statement is
+ * prepared afresh while the kept one is busy (an open iterator) and when better-sqlite3 itself calls
+ * prepare with more arguments (its pragma helper sets modes on the statement it gets). Once
+ * PREPARED_STATEMENTS_KEPT texts are kept, the oldest is forgotten.
+ */
+function reusePreparedStatements(db: NodeDatabase): void {
+  const kept = new Map<string, Database.Statement>();
+  const prepare = db.prepare.bind(db) as (...args: unknown[]) => Database.Statement;
+  (db as { prepare: unknown }).prepare = (...args: unknown[]) => {
+    if (args.length !== 1 || typeof args[0] !== 'string') return prepare(...args);
+    const sql = args[0];
+    const statement = kept.get(sql);
+    if (statement !== undefined && !statement.busy) return statement;
+    const fresh = prepare(sql);
+    if (statement === undefined) {
+      if (kept.size >= PREPARED_STATEMENTS_KEPT) kept.delete(kept.keys().next().value as string);
+      kept.set(sql, fresh);
+    }
+    return fresh;
+  };
 }
 
 /**
