@@ -52,7 +52,7 @@ export function gadget(): bigint[] {
 }
 
 /**
- * TurboSHAKE256 domain byte of the pad hash. The pad hash must be correlation-robust: Alice hashes
+ * SHAKE256 domain byte (xof.ts) of the pad hash. The pad hash must be correlation-robust: Alice hashes
  * q_j and q_j ⊕ Δ, and the two outputs must look independent (KOS15 §3, modelled as a random oracle).
  */
 const PAD_DOMAIN = 0x0c;
@@ -61,7 +61,7 @@ const PAD_DOMAIN = 0x0c;
 type PadHash = (j: number, row: Uint8Array, rowOffset: number, mask?: Uint8Array) => bigint[];
 
 /**
- * Pad of OT j from its row: TurboSHAKE256(sidMul ‖ sidExt ‖ j ‖ row) read as CORRELATION_WIDTH
+ * Pad of OT j from its row: SHAKE256(0x0c ‖ sidMul ‖ sidExt ‖ j ‖ row) read as CORRELATION_WIDTH
  * scalars. sidMul carries every party's nonce: were the pads keyed by the extension session alone
  * (which Bob chooses), a Bob replaying an old extension message would make Alice reuse pads, and
  * τ − τ' would reveal the difference of her masks and thus of her inputs across sessions.

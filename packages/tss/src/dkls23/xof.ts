@@ -1,30 +1,30 @@
-// TurboSHAKE256 (RFC 9861: Keccak-p[1600, 12 rounds], capacity 512, rate 136 bytes) for short
-// inputs behind a fixed prefix: the OT-extension PRG and the pad hash call it thousands of times
-// per signing with the same session id in front. The prefix is absorbed once into a noble
-// `turboshake256` hasher; every call copies that state into one scratch hasher of the same
-// function (noble's `_cloneInto`, the copy `clone()` makes, without allocating a new sponge) and
-// finishes it there (DESIGN §3: hashes are noble's). noble wipes the scratch state after each
-// digest, so no input (seeds, OT rows) stays in it between calls. Calls are synchronous, so one
-// scratch per function is never shared by two calls at once.
+// SHAKE256 (FIPS 202) for short inputs behind a fixed head: the OT-extension PRG, the pad hash, the
+// base-OT keys and the GGM expansion call it thousands of times per protocol run with the same
+// session id in front. XOF_D(prefix, data) = SHAKE256(D ‖ prefix ‖ data) truncated to dkLen bytes:
+// the leading domain byte D separates the uses (each use has a fixed-length prefix and input layout).
+// The hashing is Node's OpenSSL on Node and noble elsewhere ("#xof" in package.json); both compute
+// the same function (test/dkls23/xof.test.ts).
 
-import type { Keccak } from '@noble/hashes/sha3.js';
-import { turboshake256 } from '@noble/hashes/sha3-addons.js';
+import { headedShake256 } from '#xof';
 
 export type PrefixedXof = (data: Uint8Array) => Uint8Array;
 
-function prefixedSponge(prefix: Uint8Array, domain: number, dkLen: number) {
-  const base: Keccak = turboshake256.create({ dkLen, D: domain }).update(prefix);
-  const scratch = base.clone();
-  return (data: Uint8Array, out: Uint8Array): Uint8Array => {
-    base._cloneInto(scratch).update(data).digestInto(out);
-    return out;
-  };
+function head(prefix: Uint8Array, domain: number): Uint8Array {
+  if (!Number.isInteger(domain) || domain < 0 || domain > 0xff) throw new RangeError(`domain byte ${domain}`);
+  const out = new Uint8Array(1 + prefix.length);
+  out[0] = domain;
+  out.set(prefix, 1);
+  return out;
 }
 
-/** data ↦ TurboSHAKE256_D(prefix ‖ data) truncated to dkLen bytes (a fresh array per call). */
+/** data ↦ SHAKE256(domain ‖ prefix ‖ data) truncated to dkLen bytes (a fresh array per call). */
 export function prefixedXof(prefix: Uint8Array, domain: number, dkLen: number): PrefixedXof {
-  const sponge = prefixedSponge(prefix, domain, dkLen);
-  return (data) => sponge(data, new Uint8Array(dkLen));
+  const sponge = headedShake256(head(prefix, domain), dkLen);
+  return (data) => {
+    const out = new Uint8Array(dkLen);
+    sponge(data, out);
+    return out;
+  };
 }
 
 /**
@@ -36,7 +36,7 @@ export function prefixedXofView(
   domain: number,
   dkLen: number,
 ): (data: Uint8Array) => DataView {
-  const sponge = prefixedSponge(prefix, domain, dkLen);
+  const sponge = headedShake256(head(prefix, domain), dkLen);
   const out = new Uint8Array(dkLen);
   const view = new DataView(out.buffer);
   return (data) => {

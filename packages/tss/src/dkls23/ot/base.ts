@@ -56,7 +56,7 @@ import {
 } from '../scalar.ts';
 import { prefixedXof } from '../xof.ts';
 
-/** TurboSHAKE256 domain byte of the base-OT key derivation. */
+/** SHAKE256 domain byte (xof.ts) of the base-OT key derivation. */
 const KEY_DOMAIN = 0x0e;
 
 export type BaseOtSenderState = { a: bigint; A: Point; AB: Uint8Array };
@@ -87,7 +87,7 @@ function hashToGroup(sid: Uint8Array, j: number, R: Uint8Array): Point {
   return secp256k1_hasher.hashToCurve(input, { DST: HASH_TO_GROUP_DST });
 }
 
-/** Key of OT j: TurboSHAKE256(sid ‖ j ‖ A ‖ R_0 ‖ R_1 ‖ shared), fixed-length fields in a fixed order. */
+/** Key of OT j: SHAKE256(0x0e ‖ sid ‖ j ‖ A ‖ R_0 ‖ R_1 ‖ shared), fixed-length fields in a fixed order. */
 function otKeys(
   sid: Uint8Array,
   A: Uint8Array,

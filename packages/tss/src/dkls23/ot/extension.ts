@@ -36,10 +36,10 @@ export type OtExtSenderSetup = { delta: Uint8Array; leaves: Uint8Array[][] };
 /** Bob: all four leaves of every block. */
 export type OtExtReceiverSetup = { leaves: Uint8Array[][] };
 
-/** TurboSHAKE256 (RFC 9861, 12-round Keccak) domain byte of the column PRG. */
+/** SHAKE256 domain byte (xof.ts) of the column PRG. */
 const PRG_DOMAIN = 0x0b;
 
-/** Leaf PRG: TurboSHAKE256(sid ‖ (4b + x) ‖ s_{b,x}), fixed-length fields. */
+/** Leaf PRG: SHAKE256(0x0b ‖ sid ‖ (4b + x) ‖ s_{b,x}), fixed-length fields. */
 function columnPrg(sid: Uint8Array): (seed: Uint8Array, column: number) => Uint8Array {
   const xof = prefixedXof(sid, PRG_DOMAIN, EXTENDED_BYTES);
   const input = new Uint8Array(2 + 32);
