@@ -4,7 +4,8 @@
 // derived key; a presignature is consumed once, in every member's database, and never for another
 // path; a restart discards the pool; a failed multiplication check bans the peer and discards the
 // pairwise setup for good (restart and ban clearance included); a bad signature share, or a member's
-// report of a signature that does not verify, locks the wallet with no retry.
+// report of a signature that does not verify (arriving after the caller got the coordinator's own,
+// verified signature), locks the wallet with no retry.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -377,18 +378,27 @@ describe('bans and the review lock (ecdsa-secp256k1)', () => {
 
   it('a member reporting a signature that does not verify locks the wallet at the coordinator', async () => {
     // node-b coordinates with node-c (node-a is down); node-c signs correctly but reports a corrupted
-    // signature (COFFER_TEST_TAMPER=report). node-b's own signature verified, the report does not.
+    // signature (COFFER_TEST_TAMPER=report). node-b's own signature verified, so the caller gets it at
+    // once; the report arrives after and does not verify: the wallet is locked.
     await node('a').kill9();
     await node('c').kill9();
     await node('c').start({ env: { COFFER_TEST_TAMPER: 'report' } });
     const res = await sign(node('b'), digest(60), 'm');
-    expect(res.status, JSON.stringify(res.body)).toBe(423);
-    const w = query<{ locked_reason: string }>(
-      node('b'),
-      'SELECT locked_reason FROM wallets WHERE key_id = ?',
-      wallet.id,
-    )[0]!;
-    expect(w.locked_reason).toMatch(/node-c reported a signature that does not verify/);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(
+      verifySignature('ecdsa-secp256k1', wallet.publicKey, digest(60), res.body.signature as string),
+    ).toBe(true);
+    await expect
+      .poll(
+        () =>
+          query<{ locked_reason: string | null }>(
+            node('b'),
+            'SELECT locked_reason FROM wallets WHERE key_id = ?',
+            wallet.id,
+          )[0]!.locked_reason,
+        { timeout: 10_000 },
+      )
+      .toMatch(/node-c reported a signature that does not verify/);
     const [last] = query<{ id: string; status: string }>(
       node('c'),
       "SELECT id, status FROM sessions WHERE kind = 'sign' ORDER BY rowid DESC LIMIT 1",

@@ -157,7 +157,10 @@ class Running {
   /** Members a protocol message of this session was received from. */
   readonly heard = new Set<string>();
   own: Outcome | undefined;
+  /** Coordinator: ends the session here (stops waiting for members' results) and answers the caller. */
   settle: ((o: Outcome) => void) | undefined;
+  /** Coordinator: answers the caller; the session stays open for members' results. Later answers are no-ops. */
+  answer: ((o: Outcome) => void) | undefined;
   constructor(
     readonly id: string,
     readonly start: StartControl,
@@ -862,6 +865,7 @@ export class SessionManager {
     const registered = run;
     if (progress) progress.heard = run.heard;
     const done = new Promise<Outcome>((resolve) => {
+      registered.answer = resolve;
       registered.settle = (o) => {
         this.coordinated.delete(id);
         if (registered.resultTimer) clearTimeout(registered.resultTimer);
@@ -1575,6 +1579,11 @@ export class SessionManager {
       settleOnce(run, run.own);
       return;
     }
+    // A signature is answered as soon as this node's own party has produced and verified it (DESIGN
+    // §3 item 6): the members' results are checked as they arrive, and one that does not verify still
+    // locks the wallet, but the caller does not wait a member's hop for them. A key generation or a
+    // presigning run ends only once every member reported (each must hold its part).
+    if (run.start.kind === 'sign') run.answer?.(run.own);
     const aborted = [...run.results.entries()].find(([, r]) => r.status === 'aborted');
     if (aborted) {
       const [peer, r] = aborted as [string, Extract<Outcome, { status: 'aborted' }>];
