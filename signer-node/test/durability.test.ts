@@ -7,15 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Keystore } from '@coffer/hsm';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/log.ts';
 import { type NewRequest, RequestStore } from '../src/requests/store.ts';
-import { SessionManager } from '../src/sessions/manager.ts';
 import { durably, type NodeDatabase, openDatabase, synchronousLevel } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
-import { Metrics } from '../src/util/metrics.ts';
+import { testManager } from './helpers/manager.ts';
 
 const NORMAL = 1;
 const FULL = 2;
@@ -174,17 +172,7 @@ describe('critical changes are fsynced', () => {
 
   it('clearing a peer ban, with its audit entry', () => {
     const audit = new AuditLog(db);
-    const sessions = new SessionManager({
-      nodeId: 'node-a',
-      db,
-      audit,
-      wallets: new WalletStore(db, {} as Keystore),
-      transport: {} as PeerTransport,
-      metrics: new Metrics(),
-      log: pino({ level: 'silent' }),
-      roundTimeoutMs: 1_000,
-      probeTimeoutMs: 100,
-    });
+    const sessions = testManager(db, {} as PeerTransport, { audit });
     db.prepare(
       "INSERT INTO peer_bans (peer_id, reason, banned_at, cleared_at) VALUES ('node-b', 'test', ?, NULL)",
     ).run(new Date().toISOString());

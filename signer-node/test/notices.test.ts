@@ -5,16 +5,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Keystore } from '@coffer/hsm';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../src/audit/log.ts';
-import { SessionManager } from '../src/sessions/manager.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
-import { WalletStore } from '../src/store/wallets.ts';
 import type { Envelope } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
 import { Metrics } from '../src/util/metrics.ts';
+import { testManager } from './helpers/manager.ts';
 
 let dir: string;
 let db: NodeDatabase;
@@ -37,16 +33,8 @@ function manager(sent: Sent[], received: string[], metrics = new Metrics(), gate
       await gate;
     },
   } as unknown as PeerTransport;
-  return new SessionManager({
-    nodeId: 'node-a',
-    db,
-    audit: new AuditLog(db),
-    wallets: new WalletStore(db, {} as Keystore),
-    transport,
+  return testManager(db, transport, {
     metrics,
-    log: pino({ level: 'silent' }),
-    roundTimeoutMs: 1_000,
-    probeTimeoutMs: 100,
     onNotice: (from, topic, body) => received.push(`${from} ${topic} ${body}`),
   });
 }

@@ -7,18 +7,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Keystore } from '@coffer/hsm';
 import { decodeWire, encodeWire, type WireMessage } from '@coffer/tss';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../src/audit/log.ts';
-import { SessionManager } from '../src/sessions/manager.ts';
+import type { SessionManager } from '../src/sessions/manager.ts';
 import { keygenParty } from '../src/sessions/parties.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
-import { WalletStore } from '../src/store/wallets.ts';
 import { decodeProtocolPayload, type Envelope, encodeProtocolPayload } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
 import { Metrics } from '../src/util/metrics.ts';
+import { testManager } from './helpers/manager.ts';
 
 const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
 const SESSION = `kg-${'5'.repeat(32)}`;
@@ -45,18 +42,8 @@ beforeEach(async () => {
       sent.push({ to, round: m.round, encrypt: m.encrypt, messages });
     },
   } as unknown as PeerTransport;
-  sessions = new SessionManager({
-    nodeId: 'node-a',
-    db,
-    audit: new AuditLog(db),
-    // A key generation needs no share.
-    wallets: new WalletStore(db, {} as Keystore),
-    transport,
-    metrics,
-    log: pino({ level: 'silent' }),
-    roundTimeoutMs: 5_000,
-    probeTimeoutMs: 100,
-  });
+  // A key generation needs no share.
+  sessions = testManager(db, transport, { metrics, roundTimeoutMs: 5_000 });
   // node-b starts a 2-of-3 Ed25519 key generation with node-a (index 1) and node-c.
   await sessions.deliver(
     envelope(

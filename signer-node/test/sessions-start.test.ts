@@ -6,16 +6,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Keystore } from '@coffer/hsm';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../src/audit/log.ts';
-import { type AuthorizationResult, SessionError, SessionManager } from '../src/sessions/manager.ts';
+import { type AuthorizationResult, SessionError } from '../src/sessions/manager.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
-import { WalletStore } from '../src/store/wallets.ts';
 import type { Envelope } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
-import { Metrics } from '../src/util/metrics.ts';
+import { testManager } from './helpers/manager.ts';
 
 const WALLET = 'ab'.repeat(32);
 const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
@@ -63,17 +59,9 @@ function coordinator(sign = true) {
       sent.push({ to, session: m.session, control: JSON.parse(new TextDecoder().decode(m.payload)) });
     },
   } as unknown as PeerTransport;
-  const sessions = new SessionManager({
-    nodeId: 'node-a',
-    db,
-    audit: new AuditLog(db),
-    // No share is unsealed in these cases: the session ends before the party is built.
-    wallets: new WalletStore(db, {} as Keystore),
-    transport,
-    metrics: new Metrics(),
-    log: pino({ level: 'silent' }),
+  // No share is unsealed in these cases: the session ends before the party is built.
+  const sessions = testManager(db, transport, {
     roundTimeoutMs: 2_000,
-    probeTimeoutMs: 100,
     authorizeSign: async () => {
       asked();
       return decision;

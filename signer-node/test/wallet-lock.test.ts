@@ -7,14 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Keystore } from '@coffer/hsm';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../src/audit/log.ts';
-import { SessionError, SessionManager } from '../src/sessions/manager.ts';
+import { SessionError, type SessionManager } from '../src/sessions/manager.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
-import { Metrics } from '../src/util/metrics.ts';
+import { testManager } from './helpers/manager.ts';
 
 let dir: string;
 let db: NodeDatabase;
@@ -26,18 +24,7 @@ function manager(
 ): { sessions: SessionManager; wallets: WalletStore } {
   // No share is sealed or unsealed and no peer is contacted in these cases.
   const wallets = new WalletStore(database, {} as Keystore);
-  const sessions = new SessionManager({
-    nodeId: 'node-a',
-    db: database,
-    audit: new AuditLog(database),
-    wallets,
-    transport: transportTo(false),
-    ...extra,
-    metrics: new Metrics(),
-    log: pino({ level: 'silent' }),
-    roundTimeoutMs: 1_000,
-    probeTimeoutMs: 100,
-  });
+  const sessions = testManager(database, transportTo(false), { wallets, ...extra });
   return { sessions, wallets };
 }
 
