@@ -104,4 +104,20 @@ describe('share cache', () => {
     expect(unseals).toBe(3);
     wallets.forgetShares();
   });
+
+  it('a share being unsealed while shares are dropped (a lock, a re-seal, shutdown) is not kept', async () => {
+    const wallets = new WalletStore(db, counting, { shareCacheMs: 60_000 });
+    const dropped = wallets.loadShare(keyId);
+    wallets.forgetShares();
+    await dropped;
+    expect(wallets.unsealedShares()).toEqual([]);
+    const loading = wallets.loadShare(keyId);
+    expect(wallets.lock(keyId, 'locked during the unseal')).toBe(true);
+    await loading;
+    expect(wallets.unsealedShares()).toEqual([]);
+    expect(wallets.clearLock(keyId)).toBe(true);
+    await wallets.loadShare(keyId);
+    expect(wallets.unsealedShares()).toEqual([keyId]);
+    wallets.forgetShares();
+  });
 });

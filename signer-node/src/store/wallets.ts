@@ -59,6 +59,8 @@ export function shareContext(keyId: string, index: number): string {
 export class WalletStore {
   /** Unsealed shares by key id, each dropped once unused for `shareCacheMs` (the timer restarts on use). */
   readonly #unsealed = new Map<string, { share: KeyShare; timer: NodeJS.Timeout }>();
+  /** Counts forgetShares calls: a share unsealed across one is not kept. */
+  #forgets = 0;
 
   constructor(
     private readonly db: NodeDatabase,
@@ -68,6 +70,11 @@ export class WalletStore {
 
   /** Drops the unsealed copy of one wallet's share (all wallets without `keyId`). */
   forgetShares(keyId?: string): void {
+    this.#forgets++;
+    this.#drop(keyId);
+  }
+
+  #drop(keyId?: string): void {
     for (const [id, held] of this.#unsealed)
       if (keyId === undefined || id === keyId) {
         clearTimeout(held.timer);
@@ -137,10 +144,12 @@ export class WalletStore {
       held.timer.refresh();
       return held.share;
     }
+    const forgets = this.#forgets;
     const share = await this.unsealShare(keyId);
     const ms = this.options.shareCacheMs ?? 0;
-    if (ms > 0) {
-      this.forgetShares(keyId);
+    // Not kept when a lock, a re-seal or shutdown dropped shares while this one was being unsealed.
+    if (ms > 0 && forgets === this.#forgets && !this.get(keyId)?.lockedReason) {
+      this.#drop(keyId);
       const timer = setTimeout(() => this.#unsealed.delete(keyId), ms);
       timer.unref();
       this.#unsealed.set(keyId, { share, timer });
