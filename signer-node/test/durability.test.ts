@@ -13,7 +13,7 @@ import { type NewRequest, RequestStore } from '../src/requests/store.ts';
 import { durably, type NodeDatabase, openDatabase, synchronousLevel } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
-import { testManager } from './helpers/manager.ts';
+import { insertWallet, testManager } from './helpers/node.ts';
 
 const NORMAL = 1;
 const FULL = 2;
@@ -49,21 +49,6 @@ function recordWrites(database: NodeDatabase): Array<{ sql: string; level: numbe
     return statement;
   }) as typeof database.prepare;
   return seen;
-}
-
-function insertWallet(database: NodeDatabase): void {
-  database
-    .prepare(
-      `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
-       VALUES (?, 'ecdsa-secp256k1', 2, 3, ?, ?, NULL, ?, ?, 1)`,
-    )
-    .run(
-      WALLET,
-      '02'.padEnd(66, '1'),
-      '00'.repeat(32),
-      new Date().toISOString(),
-      '["node-a","node-b","node-c"]',
-    );
 }
 
 describe('durability levels', () => {
@@ -107,7 +92,7 @@ describe('durability levels', () => {
   });
 
   it('a commit made without fsync is read back after the database is reopened (WAL, process crash safe)', () => {
-    insertWallet(db);
+    insertWallet(db, WALLET);
     db.close();
     db = openDatabase(join(dir, 'node.sqlite'));
     expect(db.prepare('SELECT COUNT(*) AS n FROM wallets').get()).toEqual({ n: 1 });
@@ -116,7 +101,7 @@ describe('durability levels', () => {
 
 describe('critical changes are fsynced', () => {
   it('wallet review lock and its clearance', () => {
-    insertWallet(db);
+    insertWallet(db, WALLET);
     const wallets = new WalletStore(db, {} as Keystore);
     const seen = recordWrites(db);
     expect(wallets.lock(WALLET, 'final signature check failed')).toBe(true);

@@ -10,7 +10,7 @@ import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import type { Envelope } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
 import { Metrics } from '../src/util/metrics.ts';
-import { testManager } from './helpers/manager.ts';
+import { testManager } from './helpers/node.ts';
 
 let dir: string;
 let db: NodeDatabase;

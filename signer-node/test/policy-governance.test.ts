@@ -65,6 +65,23 @@ function governance(setup: ReturnType<typeof fresh>, timelockMs: number, initial
   );
 }
 
+/** The body of request number `n`'s receipt: 5 wei from hot-eth (one shape for every limit case here). */
+function transferReceipt(n: number, requestId: string, sessionId: string, completedAtMs: number) {
+  return {
+    requestDigest: n.toString(16).padStart(64, '0'),
+    requestId,
+    kind: 'transfer' as const,
+    wallet: 'hot-eth',
+    keyId: 'cd'.repeat(32),
+    operator: 'otc-desk',
+    asset: 'evm:eip155:1:native',
+    to: '0x1111111111111111111111111111111111111111',
+    amount: '5',
+    completedAtMs,
+    sessionId,
+  };
+}
+
 describe('policy governance in the node', () => {
   it('installs the configured first version without a timelock, once, and audits it', () => {
     const s = fresh();
@@ -200,19 +217,8 @@ describe('authorizations in flight', () => {
       )
       .run('cd'.repeat(32));
     // The authorization of request number `i` in `session` (one shape for every case below).
-    const authorization = (i: number, requestId: string, session: string) => ({
-      requestDigest: i.toString(16).padStart(64, '0'),
-      requestId,
-      kind: 'transfer' as const,
-      wallet: 'hot-eth',
-      keyId: 'cd'.repeat(32),
-      operator: 'otc-desk',
-      asset: 'evm:eip155:1:native',
-      to: '0x1111111111111111111111111111111111111111',
-      amount: '5',
-      completedAtMs: now,
-      sessionId: session,
-    });
+    const authorization = (i: number, requestId: string, session: string) =>
+      transferReceipt(i, requestId, session, now);
     const cases: Array<[string, string | null, number, string, boolean]> = [
       ['running', 'running', 1, 'ecdsa-secp256k1', true],
       ['withheld-last', 'aborted', 3, 'ecdsa-secp256k1', true],
@@ -297,19 +303,8 @@ describe('limit history exchange', () => {
     }
     return books;
   }
-  const receipt = (n: number) => ({
-    requestDigest: n.toString(16).padStart(64, '0'),
-    requestId: `req-${n}`,
-    kind: 'transfer' as const,
-    wallet: 'hot-eth',
-    keyId: 'cd'.repeat(32),
-    operator: 'otc-desk',
-    asset: 'evm:eip155:1:native',
-    to: '0x1111111111111111111111111111111111111111',
-    amount: '5',
-    completedAtMs: Date.now() - 1_000,
-    sessionId: `sg-${n.toString(16).padStart(32, '0')}`,
-  });
+  const receipt = (n: number) =>
+    transferReceipt(n, `req-${n}`, `sg-${n.toString(16).padStart(32, '0')}`, Date.now() - 1_000);
 
   it('is complete with n − t + 1 answers and carries the peers’ signed receipts and authorizations', async () => {
     const books = network(['node-c']);

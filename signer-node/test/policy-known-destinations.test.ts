@@ -26,6 +26,7 @@ import { KNOWN_DESTINATIONS_SQL, type ReceiptBody, receiptMessage } from '../src
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { MIGRATIONS } from '../src/storage/migrations.ts';
 import { WalletStore } from '../src/store/wallets.ts';
+import { insertWallet } from './helpers/node.ts';
 import { ETH, HOUR, requestPolicyWire, TIER_PATHS } from './helpers/requests.ts';
 
 const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
@@ -53,10 +54,7 @@ beforeAll(async () => {
     chainCode: bytesToHex(randomBytes(32)),
   };
   // A 2-of-3 key: t = 2.
-  db.prepare(
-    `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
-     VALUES (?, ?, 2, 3, ?, ?, NULL, ?, '["node-a","node-b","node-c"]', 1)`,
-  ).run(keyId, key.scheme, key.publicKey, key.chainCode, new Date(T0).toISOString());
+  insertWallet(db, keyId, { ...key, createdAt: new Date(T0).toISOString() });
   for (const [tier, path] of Object.entries(TIER_PATHS))
     address[tier] = (await keyAddress(key, path, 'evm', network))!;
   address.hot2 = (await keyAddress(key, HOT2_PATH, 'evm', network))!;

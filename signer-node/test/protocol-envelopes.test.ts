@@ -15,7 +15,7 @@ import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { decodeProtocolPayload, type Envelope, encodeProtocolPayload } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
 import { Metrics } from '../src/util/metrics.ts';
-import { testManager } from './helpers/manager.ts';
+import { testManager } from './helpers/node.ts';
 
 const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
 const SESSION = `kg-${'5'.repeat(32)}`;

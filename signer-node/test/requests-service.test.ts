@@ -29,6 +29,7 @@ import { SessionError, type SessionManager } from '../src/sessions/manager.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
 import { Metrics } from '../src/util/metrics.ts';
+import { insertWallet } from './helpers/node.ts';
 import { APPROVERS, approval, DAY, ETH, HOUR, requestPolicyWire, TIER_PATHS } from './helpers/requests.ts';
 
 const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
@@ -63,10 +64,7 @@ beforeAll(async () => {
     publicKey: bytesToHex(secp256k1.getPublicKey(secret, true)),
     chainCode: bytesToHex(randomBytes(32)),
   };
-  db.prepare(
-    `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
-     VALUES (?, ?, 2, 3, ?, ?, NULL, ?, '["node-a","node-b","node-c"]', 1)`,
-  ).run(keyId, key.scheme, key.publicKey, key.chainCode, new Date(T0).toISOString());
+  insertWallet(db, keyId, { ...key, createdAt: new Date(T0).toISOString() });
   for (const [tier, path] of Object.entries(TIER_PATHS))
     address[tier] = (await keyAddress(key, path, 'evm', network))!;
   address.exchange = '0x4000000000000000000000000000000000000004';

@@ -11,7 +11,7 @@ import { type AuthorizationResult, SessionError } from '../src/sessions/manager.
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import type { Envelope } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
-import { testManager } from './helpers/manager.ts';
+import { insertWallet, testManager } from './helpers/node.ts';
 
 const WALLET = 'ab'.repeat(32);
 const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
@@ -21,16 +21,7 @@ let db: NodeDatabase;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'coffer-start-'));
   db = openDatabase(join(dir, 'node.sqlite'));
-  db.prepare(
-    `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
-     VALUES (?, 'ecdsa-secp256k1', 2, 3, ?, ?, NULL, ?, ?, 1)`,
-  ).run(
-    WALLET,
-    `02${'11'.repeat(32)}`,
-    '22'.repeat(32),
-    new Date().toISOString(),
-    JSON.stringify(PARTICIPANTS),
-  );
+  insertWallet(db, WALLET);
 });
 afterEach(() => {
   db.close();

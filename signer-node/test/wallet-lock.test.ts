@@ -12,7 +12,7 @@ import { SessionError, type SessionManager } from '../src/sessions/manager.ts';
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { WalletStore } from '../src/store/wallets.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
-import { testManager } from './helpers/manager.ts';
+import { insertWallet, testManager } from './helpers/node.ts';
 
 let dir: string;
 let db: NodeDatabase;
@@ -58,16 +58,7 @@ async function signError(sessions: SessionManager): Promise<SessionError> {
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'coffer-lock-'));
   db = openDatabase(join(dir, 'node.sqlite'));
-  db.prepare(
-    `INSERT INTO wallets (key_id, scheme, threshold, parties, public_key, chain_code, label, created_at, participants, share_index)
-     VALUES (?, 'ecdsa-secp256k1', 2, 3, ?, ?, NULL, ?, ?, 1)`,
-  ).run(
-    WALLET,
-    `02${'11'.repeat(32)}`,
-    '22'.repeat(32),
-    new Date().toISOString(),
-    '["node-a","node-b","node-c"]',
-  );
+  insertWallet(db, WALLET);
 });
 afterEach(() => {
   db.close();
