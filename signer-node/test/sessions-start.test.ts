@@ -2,7 +2,8 @@
 // recording transport: the start leaves before the coordinator's own policy decision; while the
 // coordinator is still deciding, a member cannot start a session of its own under the same id at the
 // coordinator (session-id takeover), and a member's early refusal ends the session before the
-// coordinator builds or releases anything; a member refuses a start its coordinator called off meanwhile.
+// coordinator builds or releases anything (a refusal from a non-member does not); a member refuses a
+// start its coordinator called off meanwhile, for a signing and for a key generation.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,5 +160,46 @@ describe('starting a signing session', () => {
     expect(e.message).toMatch(/node-b/);
     // The party was never built (no share here to load); nothing but the start and the abort left.
     expect(c.sent.filter((s) => s.session === id).map((s) => s.control.type)).toEqual(['start', 'abort']);
+  });
+
+  it('a refusal from a node that is not a member of the session does not end it', async () => {
+    const c = coordinator();
+    await c.deciding;
+    await new Promise((r) => setImmediate(r));
+    const start = c.sent.find((s) => s.control.type === 'start')!;
+    expect(start.to).toBe('node-b'); // node-c is a participant of the wallet, not a member of this session
+    await c.sessions.deliver(
+      envelope('node-c', start.session, { type: 'result', status: 'aborted', reason: 'forged refusal' }),
+    );
+    c.decide({ ok: true });
+    const e = (await c.signing) as SessionError;
+    // The session went on to build the coordinator's party (and failed there: no keystore in this test).
+    expect(e.message).not.toMatch(/forged refusal/);
+  });
+
+  it('a member refuses a key generation its coordinator called off before the start arrived', async () => {
+    const member = coordinator(false);
+    const id = `kg-${'8'.repeat(32)}`;
+    await member.sessions.deliver(
+      envelope('node-b', id, { type: 'abort', reason: 'coordinator-failed: test' }),
+    );
+    await member.sessions.deliver(
+      envelope('node-b', id, {
+        type: 'start',
+        kind: 'keygen',
+        scheme: 'eddsa-ed25519',
+        threshold: 2,
+        parties: 3,
+        participants: PARTICIPANTS,
+        members: [1, 2, 3],
+      }),
+    );
+    await expect.poll(() => member.sent.length).toBe(1);
+    expect(member.sent[0]).toMatchObject({
+      to: 'node-b',
+      session: id,
+      control: { type: 'result', status: 'aborted', reason: 'the coordinator called the session off' },
+    });
+    expect(db.prepare("SELECT status FROM sessions WHERE id = ? AND status = 'running'").all(id)).toEqual([]);
   });
 });

@@ -377,14 +377,23 @@ export class SessionManager {
     });
     this.pool.discard((e) => e.walletId === walletId, 'wallet locked for review');
     // Sessions of the wallet still running release nothing more.
+    this.abortOthers(
+      (other) => other.id !== sessionId && other.start.walletId === walletId && other.start.kind !== 'keygen',
+      'wallet-locked',
+      `wallet ${walletId} was locked for review (session ${sessionId})`,
+      [],
+    );
+  }
+
+  /** Aborts every running or coordinated session `which` selects. */
+  private abortOthers(
+    which: (run: Running) => boolean,
+    reason: string,
+    message: string,
+    culprits: string[],
+  ): void {
     for (const other of new Set([...this.running.values(), ...this.coordinated.values()]))
-      if (other.id !== sessionId && other.start.walletId === walletId && other.start.kind !== 'keygen')
-        this.abort(
-          other,
-          'wallet-locked',
-          `wallet ${walletId} was locked for review (session ${sessionId})`,
-          [],
-        );
+      if (which(other)) this.abort(other, reason, message, culprits);
   }
 
   /** Peers that cannot sign this wallet with this node: banned, or their pairwise setup discarded. */
@@ -836,7 +845,7 @@ export class SessionManager {
       await new Promise((resolve) => setImmediate(resolve));
       // A member that refused meanwhile (its own gate, a ban, a lock) ends the session here, before
       // this node loads its share or releases anything.
-      const refused = earlyRefusal(early);
+      const refused = earlyRefusal(early, members);
       if (refused)
         throw new SessionError('session-aborted', `session failed: ${refused.from}: ${refused.reason}`, {
           culprits: refused.culprits,
@@ -1024,7 +1033,9 @@ export class SessionManager {
     if (!run) {
       // A member's answer (a refusal, say) to a start this node sent before its own party was built.
       const early = this.building.get(e.session);
-      if (early && early.length < MAX_EARLY_ANSWERS) early.push(e);
+      if (early) {
+        if (early.length < MAX_EARLY_ANSWERS) early.push(e);
+      }
       // A coordinator calling off a session this node is still deciding on (onStart checks this).
       else if (c.type === 'abort') {
         const t = Date.now();
@@ -1096,7 +1107,7 @@ export class SessionManager {
           threshold: c.threshold,
           participants: c.participants,
         });
-        this.begin(this.register(e.session, c, e.from, myIndex, await this.makeParty(e.session, c, myIndex)));
+        this.beginUnlessCalledOff(e, c, myIndex, await this.makeParty(e.session, c, myIndex));
         return;
       }
       const wallet = c.walletId ? this.o.wallets.get(c.walletId) : undefined;
@@ -1125,7 +1136,7 @@ export class SessionManager {
           path: c.path,
           signers,
         });
-        this.begin(this.register(e.session, c, e.from, myIndex, await this.makeParty(e.session, c, myIndex)));
+        this.beginUnlessCalledOff(e, c, myIndex, await this.makeParty(e.session, c, myIndex));
         return;
       }
       const message = hexToBytes(c.message ?? '');
@@ -1156,10 +1167,7 @@ export class SessionManager {
         ...(c.presignature !== undefined ? { presignature: c.presignature } : {}),
       });
       try {
-        const built = await this.makeParty(e.session, c, myIndex);
-        // Checked again: building the party awaited the share.
-        if (this.calledOffNow(e.from, e.session)) throw new Error('the coordinator called the session off');
-        this.begin(this.register(e.session, c, e.from, myIndex, built));
+        this.beginUnlessCalledOff(e, c, myIndex, await this.makeParty(e.session, c, myIndex));
       } finally {
         this.claimed.delete(e.session);
       }
@@ -1168,6 +1176,15 @@ export class SessionManager {
         this.pool.discardRow(c.presignature, `session ${e.session} could not start`);
       refuse(err instanceof Error ? err.message : 'cannot start');
     }
+  }
+
+  /**
+   * A member starts its party unless the coordinator called the session off while the party was being
+   * built (building awaits the share); the caller's refusal path answers the coordinator.
+   */
+  private beginUnlessCalledOff(e: Envelope, c: StartControl, myIndex: number, built: BuiltParty): void {
+    if (this.calledOffNow(e.from, e.session)) throw new Error('the coordinator called the session off');
+    this.begin(this.register(e.session, c, e.from, myIndex, built));
   }
 
   private onProtocol(e: Envelope): void {
@@ -1506,9 +1523,12 @@ export class SessionManager {
       for (const w of this.o.wallets.list())
         if (w.scheme === 'ecdsa-secp256k1' && w.participants.includes(p)) this.discardSetup(w.id, p, why);
       this.pool.discard((e) => e.signers.includes(p), `peer ${p} banned`);
-      for (const other of new Set([...this.running.values(), ...this.coordinated.values()]))
-        if (other !== run && other.others(this.o.nodeId).includes(p))
-          this.abort(other, 'peer-banned', `${p} was banned (${why})`, [p]);
+      this.abortOthers(
+        (other) => other !== run && other.others(this.o.nodeId).includes(p),
+        'peer-banned',
+        `${p} was banned (${why})`,
+        [p],
+      );
     }
   }
 
@@ -1669,8 +1689,12 @@ export class SessionManager {
 }
 
 /** The first refusal or abort among a session's early answers, if any. */
-function earlyRefusal(early: Envelope[]): { from: string; reason: string; culprits: string[] } | undefined {
+function earlyRefusal(
+  early: Envelope[],
+  members: string[],
+): { from: string; reason: string; culprits: string[] } | undefined {
   for (const e of early) {
+    if (!members.includes(e.from)) continue;
     let c: Control;
     try {
       c = parseControl(e.payload);

@@ -89,10 +89,6 @@ export class PeerTransport {
     return [...this.peers.keys()];
   }
 
-  peerUrl(id: string): string | undefined {
-    return this.peers.get(id)?.url;
-  }
-
   /** Asks the peer's GET /healthz; true when it answers 2xx within `timeoutMs`. Records the answer. */
   async probe(id: string, timeoutMs: number): Promise<boolean> {
     const peer = this.peers.get(id);
