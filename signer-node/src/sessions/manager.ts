@@ -119,7 +119,8 @@ type SessionProgress = {
   heard?: Set<string>;
 };
 
-type QueuedNotice = { topic: string; body: string; bytes: number; done: (error?: Error) => void };
+/** `json` is `{"topic":…,"body":…}`, encoded once: the envelope's payload is built from it. */
+type QueuedNotice = { json: string; bytes: number; done: (error?: Error) => void };
 
 /** What a node is asked to lend its share to; `authorizeSign` answers for this node alone. */
 export type SignAuthorization = {
@@ -733,7 +734,8 @@ export class SessionManager {
    * once delivered.
    */
   sendNotice(peer: string, topic: string, body: string): Promise<void> {
-    const bytes = Buffer.byteLength(JSON.stringify({ topic, body }));
+    const json = JSON.stringify({ topic, body });
+    const bytes = Buffer.byteLength(json);
     if (bytes + NOTICES_OVERHEAD > MAX_CONTROL_BYTES)
       return Promise.reject(new Error(`notice ${topic} is too large`));
     let queue = this.noticeQueues.get(peer);
@@ -745,7 +747,7 @@ export class SessionManager {
       return Promise.reject(new Error(`notice queue to ${peer} is full (${MAX_QUEUED_NOTICES})`));
     const q = queue;
     return new Promise<void>((resolve, reject) => {
-      q.items.push({ topic, body, bytes, done: (error) => (error ? reject(error) : resolve()) });
+      q.items.push({ json, bytes, done: (error) => (error ? reject(error) : resolve()) });
       if (!q.flushing) {
         q.flushing = true;
         setTimeout(() => void this.flushNotices(peer, q), NOTICE_COALESCE_MS);
@@ -768,16 +770,17 @@ export class SessionManager {
         size += next.bytes + 1;
         batch.push(next);
       }
+      // {"type":"notice","topic":…,"body":…} or {"type":"notices","items":[…]} from the encoded items.
       const control =
         batch.length === 1
-          ? { type: 'notice', topic: batch[0]!.topic, body: batch[0]!.body }
-          : { type: 'notices', items: batch.map(({ topic, body }) => ({ topic, body })) };
+          ? `{"type":"notice",${batch[0]!.json.slice(1)}`
+          : `{"type":"notices","items":[${batch.map((n) => n.json).join(',')}]}`;
       try {
         await this.o.transport.send(peer, {
           kind: 'control',
           session: `nt-${bytesToHex(randomBytes(16))}`,
           round: 0,
-          payload: new TextEncoder().encode(JSON.stringify(control)),
+          payload: new TextEncoder().encode(control),
           encrypt: false,
         });
         for (const n of batch) n.done();
