@@ -1,6 +1,8 @@
 // Configuration validation and the peer envelope format: strict, field-naming errors; signatures that
 // bind every header field; ciphertexts that cannot be moved to another envelope.
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config/config.ts';
 import { EncryptionKey } from '../src/config/keys.ts';
@@ -16,6 +18,8 @@ import {
   payloadKey,
   sealEnvelope,
   verifyEnvelopeSignature,
+  xchachaOpen,
+  xchachaSeal,
 } from '../src/transport/envelope.ts';
 import { PeerTransport } from '../src/transport/peers.ts';
 import { Metrics } from '../src/util/metrics.ts';
@@ -250,6 +254,48 @@ describe('peer envelopes', () => {
     const ct = encryptPayload(kab, head, Uint8Array.of(9, 9, 9));
     expect(decryptPayload(kba, { ...head, payload: ct })).toEqual(Uint8Array.of(9, 9, 9));
     expect(() => decryptPayload(kba, { ...head, round: 3, payload: ct })).toThrow(/does not decrypt/);
+  });
+
+  it('XChaCha20-Poly1305 gives the draft-irtf-cfrg-xchacha-03 A.3.1 vector and the same bytes as noble', () => {
+    const key = hexToBytes('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
+    const nonce = hexToBytes('404142434445464748494a4b4c4d4e4f5051525354555657');
+    const aad = hexToBytes('50515253c0c1c2c3c4c5c6c7');
+    const text = utf8ToBytes(
+      "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+    );
+    const sealed = xchachaSeal(key, nonce, aad, text);
+    expect(bytesToHex(sealed)).toBe(
+      'bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff921f9664c97637da9768812f615c68b13b52e' +
+        'c0875924c1c7987947deafd8780acf49',
+    );
+    expect(xchachaOpen(key, nonce, aad, sealed)).toEqual(text);
+    // Sizes around the 64-byte block and Poly1305's 16-byte boundaries, both directions against noble.
+    for (const size of [0, 1, 15, 16, 17, 63, 64, 65, 1000, 70_000]) {
+      const k = x25519.utils.randomSecretKey();
+      const n = ed25519.utils.randomSecretKey().subarray(0, 24);
+      const a = Uint8Array.from({ length: size % 40 }, (_, i) => i);
+      const m = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
+      const ours = xchachaSeal(k, n, a, m);
+      expect(ours).toEqual(xchacha20poly1305(k, n, a).encrypt(m));
+      expect(xchachaOpen(k, n, a, xchacha20poly1305(k, n, a).encrypt(m))).toEqual(m);
+    }
+  });
+
+  it('XChaCha20-Poly1305 refuses an altered ciphertext, tag, associated data or nonce', () => {
+    const key = x25519.utils.randomSecretKey();
+    const nonce = new Uint8Array(24).fill(5);
+    const aad = Uint8Array.of(1, 2, 3);
+    const sealed = xchachaSeal(key, nonce, aad, new Uint8Array(100).fill(8));
+    for (const at of [0, 50, 99, 100, 115]) {
+      const t = sealed.slice();
+      t[at]! ^= 0x80;
+      expect(xchachaOpen(key, nonce, aad, t), `byte ${at}`).toBeUndefined();
+    }
+    expect(xchachaOpen(key, nonce, Uint8Array.of(1, 2, 4), sealed)).toBeUndefined();
+    const otherNonce = nonce.slice();
+    otherNonce[3]! ^= 1;
+    expect(xchachaOpen(key, otherNonce, aad, sealed)).toBeUndefined();
+    expect(xchachaOpen(key, nonce, aad, sealed.subarray(0, 15))).toBeUndefined();
   });
 
   it('transport drops and counts unpinned, forged, misrouted and replayed envelopes', async () => {

@@ -3,10 +3,16 @@
 // and point-to-point payloads are encrypted to the recipient's pinned X25519 key with
 // XChaCha20-Poly1305 (the header is the associated data, so a ciphertext cannot be moved to another
 // envelope). Decoding is strict: exact layout, bounded lengths, no trailing bytes.
+// XChaCha20-Poly1305 is composed as draft-irtf-cfrg-xchacha §2.3 describes it: noble's HChaCha20
+// derives the subkey from the key and the first 16 nonce bytes, and Node's OpenSSL runs the RFC 8439
+// ChaCha20-Poly1305 AEAD with the nonce 0^4 ‖ nonce[16..24]. Same bytes as noble's xchacha20poly1305
+// (test/config.test.ts checks both ways); OpenSSL's is several times faster on the protocol rounds'
+// payloads of tens of kilobytes.
 
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { verifyEd25519 } from '@coffer/policy/keys';
 import { ByteReader, ByteWriter, DecodeError, Transcript } from '@coffer/tss';
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hchacha } from '@noble/ciphers/chacha.js';
 import { randomBytes } from '@noble/ciphers/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -18,6 +24,7 @@ export const MAX_ENVELOPE_PAYLOAD = 16 * 1024 * 1024;
 const ID_LENGTH = 16;
 const SIGNATURE_LENGTH = 64;
 const NONCE_LENGTH = 24;
+const TAG_LENGTH = 16;
 
 /**
  * protocol: one round's tss WireMessages for the recipient (encodeProtocolPayload); control: a JSON
@@ -205,18 +212,87 @@ export function encryptPayload(
   plaintext: Uint8Array,
 ): Uint8Array {
   const nonce = randomBytes(NONCE_LENGTH);
-  const ct = xchacha20poly1305(key, nonce, header(e)).encrypt(plaintext);
-  return new ByteWriter().raw(nonce).raw(ct).finish();
+  const sealed = xchachaSeal(key, nonce, header(e), plaintext);
+  const out = new Uint8Array(NONCE_LENGTH + sealed.length);
+  out.set(nonce, 0);
+  out.set(sealed, NONCE_LENGTH);
+  return out;
 }
 
 export function decryptPayload(key: Uint8Array, e: Envelope): Uint8Array {
-  if (e.payload.length < NONCE_LENGTH + 16) throw new EnvelopeError('payload', 'too short for a ciphertext');
-  const nonce = e.payload.subarray(0, NONCE_LENGTH);
+  if (e.payload.length < NONCE_LENGTH + TAG_LENGTH)
+    throw new EnvelopeError('payload', 'too short for a ciphertext');
+  const opened = xchachaOpen(
+    key,
+    e.payload.subarray(0, NONCE_LENGTH),
+    header(e),
+    e.payload.subarray(NONCE_LENGTH),
+  );
+  if (!opened) throw new EnvelopeError('payload', 'does not decrypt (wrong key or altered)');
+  return opened;
+}
+
+/** XChaCha20-Poly1305 encryption: ciphertext ‖ 16-byte tag. */
+export function xchachaSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array {
+  const { subkey, iv } = xchachaSubkey(key, nonce);
+  const cipher = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_LENGTH });
+  cipher.setAAD(aad, { plaintextLength: plaintext.length });
+  const out = new Uint8Array(plaintext.length + TAG_LENGTH);
+  const body = cipher.update(plaintext);
+  out.set(body, 0);
+  out.set(cipher.final(), body.length);
+  out.set(cipher.getAuthTag(), plaintext.length);
+  return out;
+}
+
+/** XChaCha20-Poly1305 decryption of ciphertext ‖ tag; undefined when the tag does not match. */
+export function xchachaOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | undefined {
+  if (sealed.length < TAG_LENGTH) return undefined;
+  const { subkey, iv } = xchachaSubkey(key, nonce);
+  const tagAt = sealed.length - TAG_LENGTH;
+  const decipher = createDecipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_LENGTH });
+  decipher.setAAD(aad, { plaintextLength: tagAt });
+  decipher.setAuthTag(sealed.subarray(tagAt));
+  const body = decipher.update(sealed.subarray(0, tagAt));
   try {
-    return xchacha20poly1305(key, nonce, header(e)).decrypt(e.payload.subarray(NONCE_LENGTH));
+    decipher.final(); // checks the tag; a stream cipher has no bytes left to give
   } catch {
-    throw new EnvelopeError('payload', 'does not decrypt (wrong key or altered)');
+    return undefined;
   }
+  return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/** "expand 32-byte k" as little-endian words (RFC 8439 §2.3). */
+const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+
+/**
+ * XChaCha20 (draft-irtf-cfrg-xchacha §2.3): subkey = HChaCha20(key, nonce[0..16]) and the 12-byte
+ * ChaCha20 nonce 0^4 ‖ nonce[16..24]. Words are read little-endian as the draft specifies.
+ */
+function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): { subkey: Buffer; iv: Buffer } {
+  if (key.length !== 32 || nonce.length !== NONCE_LENGTH)
+    throw new RangeError('XChaCha20 takes a 32-byte key and a 24-byte nonce');
+  const words = (bytes: Uint8Array, count: number) => {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, count * 4);
+    return Uint32Array.from({ length: count }, (_, i) => view.getUint32(i * 4, true));
+  };
+  const out = new Uint32Array(8);
+  hchacha(SIGMA, words(key, 8), words(nonce, 4), out);
+  const subkey = Buffer.alloc(32);
+  for (let i = 0; i < 8; i++) subkey.writeUInt32LE(out[i]!, i * 4);
+  const iv = Buffer.alloc(12);
+  iv.set(nonce.subarray(16, 24), 4);
+  return { subkey, iv };
 }
 
 function hexToBytesStrict(hex: string, length: number, field: string): Uint8Array {
