@@ -37,7 +37,10 @@ export type ClusterSettings = {
   warmup: number;
   /** Schemes to measure (BENCH_CLUSTER_SCHEMES, comma-separated; default all three). */
   schemes: Scheme[];
-  /** Presignatures each node keeps ready for the ECDSA key in the presigned case (BENCH_CLUSTER_POOL). */
+  /**
+   * Presignatures each node keeps ready for the ECDSA key in the presigned case (BENCH_CLUSTER_POOL);
+   * 0 leaves the presigned case out (it is reported as skipped).
+   */
   pool: number;
   /** The nodes' `durability` setting (BENCH_CLUSTER_DURABILITY: critical, the default, or full). */
   durability: 'critical' | 'full';
@@ -50,7 +53,10 @@ export function clusterSettings(env: NodeJS.ProcessEnv): ClusterSettings {
     concurrency: positiveInt(env.BENCH_CLUSTER_CONCURRENCY, 4, 'BENCH_CLUSTER_CONCURRENCY'),
     warmup: positiveInt(env.BENCH_CLUSTER_WARMUP, 10, 'BENCH_CLUSTER_WARMUP'),
     schemes: schemeList(env.BENCH_CLUSTER_SCHEMES),
-    pool: positiveInt(env.BENCH_CLUSTER_POOL, 4, 'BENCH_CLUSTER_POOL'),
+    pool:
+      env.BENCH_CLUSTER_POOL?.trim() === '0'
+        ? 0
+        : positiveInt(env.BENCH_CLUSTER_POOL, 4, 'BENCH_CLUSTER_POOL'),
     durability: durabilityOf(env.BENCH_CLUSTER_DURABILITY),
   };
 }
@@ -698,7 +704,11 @@ export async function runCluster(settings: ClusterSettings): Promise<ClusterSect
       if (scheme === 'ecdsa-secp256k1') ecdsaWallet = wallet;
     }
     // Last, because it restarts the nodes with a pool whose background refill would load the others.
-    if (ecdsaWallet) {
+    if (ecdsaWallet && settings.pool === 0) {
+      cases['ecdsa-secp256k1+presignatures'] = {
+        skipped: 'BENCH_CLUSTER_POOL=0 leaves the presigned case out',
+      };
+    } else if (ecdsaWallet) {
       const w = ecdsaWallet;
       cases['ecdsa-secp256k1+presignatures'] = await benchPresigned(
         processes,
