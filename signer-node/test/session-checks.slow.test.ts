@@ -6,7 +6,9 @@
 // - locking a wallet (a member reported a signature that does not verify) aborts the wallet's other
 //   running sessions at once, and they release nothing more;
 // - a step that finishes two signing rounds at once (a peer's later message was waiting) records a
-//   nonce use for each round it releases, before releasing it.
+//   nonce use for each round it releases, before releasing it;
+// - a presignature named in a start that has left is retired, never put back in the pool, when the
+//   coordinator's own policy gate then refuses (a member may already have used its half).
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -149,5 +151,47 @@ describe('session checks with real protocol runs', () => {
         .all(round2.session) as Array<{ id: string }>
     ).map((r) => r.id);
     expect(nonces).toEqual(fromA.map((r) => `${round2.session}/1/${r}`));
+  }, 60_000);
+
+  it("a presignature whose start has left is retired, not put back, when the coordinator's gate refuses", async () => {
+    let refuse = false;
+    net = await testNetwork(['node-a', 'node-b'], (id) => ({
+      presign: { poolSize: 1, paths: ['m'] },
+      ...(id === 'node-a'
+        ? {
+            authorizeSign: async () =>
+              refuse ? { ok: false, reason: 'coordinator policy refuses' } : { ok: true },
+          }
+        : {}),
+    }));
+    const n = net;
+    const db = n.node('node-a').db;
+    const ready = () =>
+      db.prepare("SELECT id FROM presignatures WHERE coordinator = 'node-a' AND status = 'ready'").get() as
+        | { id: string }
+        | undefined;
+    for (let i = 0; i < 600 && !ready(); i++) await new Promise((r) => setTimeout(r, 50));
+    const presignature = ready()?.id;
+    expect(presignature).toBeDefined();
+    refuse = true;
+    const error = await sign(n, 5, 'req-refused').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'policy-denied' });
+    // The start naming the presignature left before node-a's own gate decided.
+    const start = n.log
+      .map((l) => l.envelope)
+      .find(
+        (e) =>
+          e.kind === 'control' && controlOf(e).type === 'start' && controlOf(e).presignature === presignature,
+      );
+    expect(start).toBeDefined();
+    const row = db.prepare('SELECT status, reason FROM presignatures WHERE id = ?').get(presignature) as {
+      status: string;
+      reason: string | null;
+    };
+    expect(row.status).toBe('discarded');
+    expect(row.reason).toMatch(/did not run/);
   }, 60_000);
 });

@@ -173,6 +173,8 @@ export async function testNetwork(
     });
     net.nodes.set(id, { id, db, metrics, sessions });
   }
+  // As at a node's start (main.ts): open sessions of an earlier run are settled, the pool refill is due.
+  for (const n of net.nodes.values()) n.sessions.recoverAfterRestart();
   return net;
 }
 
