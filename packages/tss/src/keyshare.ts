@@ -1,8 +1,9 @@
 // KeyShare: one party's share of a threshold key, with the public data every party agrees on.
 // Secret material is held in a private field: JSON.stringify and util.inspect show a redacted
 // summary, and only toBytes() (explicit, for sealing by the node) exports it.
-import { sha256 } from '@noble/hashes/sha2.js';
+
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { sha256 } from '#hash';
 import { ByteReader, ByteWriter, DecodeError, equalBytes } from './codec/bytes.ts';
 import { validateSchemeMaterial } from './keyshare-validate.ts';
 import {

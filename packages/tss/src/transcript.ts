@@ -1,7 +1,7 @@
 // Unambiguous transcript hashing (DESIGN §3 item 2). Every item is length-prefixed and the whole
 // hash is domain-separated by a tag, so two different sequences of items can never hash alike and
 // no protocol can be confused with another. Never join strings with delimiters instead.
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '#hash';
 import { ByteWriter } from './codec/bytes.ts';
 
 export type TranscriptItem = Uint8Array | string | number;

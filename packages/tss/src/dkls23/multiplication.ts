@@ -21,7 +21,7 @@
 // inputs (χ = (χ_1, χ_2, 1)); since χ is derived after τ commits Alice to every per-OT correlation,
 // any OT whose correlation differs from the one matching u fails the check exactly when β_j = 1 —
 // the same selective-failure leakage DKLs19 tolerates — and u stays uniform thanks to â.
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '#hash';
 import { ByteReader, DecodeError, equalBytes } from '../codec/bytes.ts';
 import { decodeSecpScalar } from '../codec/groups.ts';
 import type { Rng } from '../rng.ts';

@@ -5,7 +5,7 @@
 import { mulAddUnsafe, normalizeZ } from '@noble/curves/abstract/curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '#hash';
 import type { Rng } from '../rng.ts';
 
 export const Point = secp256k1.Point;

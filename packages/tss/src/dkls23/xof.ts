@@ -2,10 +2,10 @@
 // base-OT keys and the GGM expansion call it thousands of times per protocol run with the same
 // session id in front. XOF_D(prefix, data) = SHAKE256(D ‖ prefix ‖ data) truncated to dkLen bytes:
 // the leading domain byte D separates the uses (each use has a fixed-length prefix and input layout).
-// The hashing is Node's OpenSSL on Node and noble elsewhere ("#xof" in package.json); both compute
+// The hashing is Node's OpenSSL on Node and noble elsewhere ("#hash" in package.json); both compute
 // the same function (test/dkls23/xof.test.ts).
 
-import { headedShake256 } from '#xof';
+import { headedShake256 } from '#hash';
 
 export type PrefixedXof = (data: Uint8Array) => Uint8Array;
 

@@ -1,8 +1,8 @@
 import { shake256 } from '@noble/hashes/sha3.js';
 import { describe, expect, it } from 'vitest';
 import { prefixedXof, prefixedXofView } from '../../src/dkls23/xof.ts';
-import * as nobleBackend from '../../src/dkls23/xof-noble.ts';
-import * as nodeBackend from '../../src/dkls23/xof-node.ts';
+import * as nobleBackend from '../../src/hash/noble.ts';
+import * as nodeBackend from '../../src/hash/node.ts';
 import { seededRng } from '../../src/rng.ts';
 
 /** The definition: SHAKE256(domain ‖ prefix ‖ data), dkLen bytes, computed in one noble call. */
@@ -40,8 +40,8 @@ describe('prefixed SHAKE256 used by the OT PRG, pads, base-OT keys and GGM expan
   });
 
   it("Node's OpenSSL build and the noble build compute the same bytes", () => {
-    expect(nodeBackend.XOF_BACKEND).toBe('node:crypto');
-    expect(nobleBackend.XOF_BACKEND).toBe('noble');
+    expect(nodeBackend.HASH_BACKEND).toBe('node:crypto');
+    expect(nobleBackend.HASH_BACKEND).toBe('noble');
     const rng = seededRng('xof-backends');
     for (const [prefixLength, dataLength, dkLen, domain] of SHAPES) {
       const head = Uint8Array.of(domain, ...rng(prefixLength));

@@ -15,7 +15,7 @@
 // t̃_i = Σ_k χ_k·t_{i,k} + t_{i,pad} over GF(2^256); Alice recomputes t̃_i = q̃_i ⊕ Δ_i·x̃ and
 // compares. As in DKLs23 §5.1 for the multiplication check, Bob sends only a hash of (t̃_i)_i.
 // The pad block (CHECK_BITS extra OTs) makes x̃ uniform; it is discarded after the check.
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '#hash';
 import { DecodeError, equalBytes } from '../../codec/bytes.ts';
 import type { Rng } from '../../rng.ts';
 import { Transcript } from '../../transcript.ts';
