@@ -241,6 +241,7 @@ export function xchachaSeal(
 ): Uint8Array {
   const { subkey, iv } = xchachaSubkey(key, nonce);
   const cipher = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_LENGTH });
+  subkey.fill(0); // OpenSSL holds its own copy
   cipher.setAAD(aad, { plaintextLength: plaintext.length });
   const out = new Uint8Array(plaintext.length + TAG_LENGTH);
   const body = cipher.update(plaintext);
@@ -261,12 +262,14 @@ export function xchachaOpen(
   const { subkey, iv } = xchachaSubkey(key, nonce);
   const tagAt = sealed.length - TAG_LENGTH;
   const decipher = createDecipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_LENGTH });
+  subkey.fill(0);
   decipher.setAAD(aad, { plaintextLength: tagAt });
   decipher.setAuthTag(sealed.subarray(tagAt));
   const body = decipher.update(sealed.subarray(0, tagAt));
   try {
     decipher.final(); // checks the tag; a stream cipher has no bytes left to give
   } catch {
+    body.fill(0); // never authenticated: not handed out, not left readable
     return undefined;
   }
   return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
@@ -286,10 +289,13 @@ function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): { subkey: Buffer; iv
     const view = new DataView(bytes.buffer, bytes.byteOffset, count * 4);
     return Uint32Array.from({ length: count }, (_, i) => view.getUint32(i * 4, true));
   };
+  const keyWords = words(key, 8);
   const out = new Uint32Array(8);
-  hchacha(SIGMA, words(key, 8), words(nonce, 4), out);
+  hchacha(SIGMA, keyWords, words(nonce, 4), out);
   const subkey = Buffer.alloc(32);
   for (let i = 0; i < 8; i++) subkey.writeUInt32LE(out[i]!, i * 4);
+  keyWords.fill(0);
+  out.fill(0);
   const iv = Buffer.alloc(12);
   iv.set(nonce.subarray(16, 24), 4);
   return { subkey, iv };
