@@ -7,6 +7,7 @@ import { sha256 } from '#hash';
 import { ByteReader, ByteWriter, DecodeError, equalBytes } from './codec/bytes.ts';
 import { validateSchemeMaterial } from './keyshare-validate.ts';
 import {
+  chainPublicKey,
   MAX_PARTIES,
   MIN_PARTIES,
   POINT_LENGTH,
@@ -257,6 +258,10 @@ function validateFields(f: KeyShareFields): void {
     fail(`publicKey must be ${PUBLIC_KEY_LENGTH[f.scheme]} bytes`);
   if (f.groupPoint.length !== POINT_LENGTH[f.scheme])
     fail(`groupPoint must be ${POINT_LENGTH[f.scheme]} bytes`);
+  // The key the node shows, derives addresses from and verifies signatures under is the key the
+  // parties sign for: one encoding of the group point, never an independent field.
+  if (!equalBytes(f.publicKey, chainPublicKey(f.scheme, f.groupPoint)))
+    fail(`publicKey must be the ${f.scheme} encoding of groupPoint`);
   const chainCodeLength = f.scheme === 'eddsa-ed25519' ? 0 : 32;
   if (f.chainCode.length !== chainCodeLength)
     fail(`chainCode must be ${chainCodeLength} bytes for ${f.scheme}`);

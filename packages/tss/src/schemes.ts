@@ -26,6 +26,15 @@ export const PUBLIC_KEY_LENGTH: Record<SchemeId, number> = {
   'eddsa-ed25519': 32,
 };
 
+/**
+ * The public key as the chain expects it, from the encoded group point: BIP340 x-only for Taproot
+ * (the compressed point without its parity byte), the point itself otherwise. A key share's
+ * publicKey must be exactly this (KeyShare checks it on every build and parse).
+ */
+export function chainPublicKey(scheme: SchemeId, groupPoint: Uint8Array): Uint8Array {
+  return scheme === 'schnorr-secp256k1-tr' ? groupPoint.slice(1) : Uint8Array.from(groupPoint);
+}
+
 /** Length of one encoded group element (compressed secp256k1 point or Ed25519 point). */
 export const POINT_LENGTH: Record<SchemeId, number> = {
   'ecdsa-secp256k1': 33,

@@ -151,9 +151,15 @@ describe('KeyShare consistency checks (shares built from inconsistent parts are 
     expect(() => new KeyShare({ ...view, publicShares, secretMaterial: keyShareSecret(a[0]!) })).toThrow(
       /not on the same degree-1 polynomial/,
     );
-    // Group key that the public shares do not interpolate to.
+    // Group key (with its public key) that the public shares do not interpolate to.
     expect(
-      () => new KeyShare({ ...view, groupPoint: b[0]!.groupPoint, secretMaterial: keyShareSecret(a[0]!) }),
+      () =>
+        new KeyShare({
+          ...view,
+          groupPoint: b[0]!.groupPoint,
+          publicKey: b[0]!.publicKey,
+          secretMaterial: keyShareSecret(a[0]!),
+        }),
     ).toThrow(/do not interpolate to the group key/);
     // The untouched parts still build.
     expect(new KeyShare({ ...view, secretMaterial: keyShareSecret(a[0]!) }).toBytes()).toEqual(

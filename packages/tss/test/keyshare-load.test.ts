@@ -3,6 +3,7 @@
 // interpolation check. These tests pin down that the memo never weakens a check: it holds public
 // data only, a secret share is always checked against its public share, and public data that
 // failed is never remembered.
+import { sha256 } from '@noble/hashes/sha2.js';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { KeyShare, type SchemeId } from '../src/index.ts';
 import { keyShareSecret } from '../src/keyshare.ts';
@@ -42,9 +43,10 @@ describe.each(SCHEMES)('KeyShare load checks with remembered public data (%s)', 
     const view = a[0]!.publicView();
     const secretMaterial = keyShareSecret(a[0]!);
     for (let attempt = 0; attempt < 2; attempt++) {
-      expect(() => new KeyShare({ ...view, groupPoint: b[0]!.groupPoint, secretMaterial })).toThrow(
-        /do not interpolate to the group key/,
-      );
+      expect(
+        () =>
+          new KeyShare({ ...view, groupPoint: b[0]!.groupPoint, publicKey: b[0]!.publicKey, secretMaterial }),
+      ).toThrow(/do not interpolate to the group key/);
       const publicShares = view.publicShares.map((p, i) => (i === 2 ? b[0]!.publicShares[2]! : p));
       expect(() => new KeyShare({ ...view, publicShares, secretMaterial })).toThrow(
         /not on the same degree-1 polynomial/,
@@ -67,4 +69,36 @@ describe.each(SCHEMES)('KeyShare load checks with remembered public data (%s)', 
       /publicShares\[2\]/,
     );
   });
+
+  it('a publicKey that is not the encoding of the group point is refused, built or parsed', async () => {
+    const { a, b } = await keys();
+    const view = a[0]!.publicView();
+    const secretMaterial = keyShareSecret(a[0]!);
+    // What the node would show, derive addresses from and verify under: another key's, or (Taproot)
+    // 32 bytes of the right point that keep its parity byte instead of the x-only key.
+    const wrong = [b[0]!.publicKey];
+    if (scheme === 'schnorr-secp256k1-tr') wrong.push(a[0]!.groupPoint.slice(0, 32));
+    for (const publicKey of wrong) {
+      expect(() => new KeyShare({ ...view, publicKey, secretMaterial })).toThrow(
+        /publicKey must be the .* encoding of groupPoint/,
+      );
+    }
+    // Parsed: the stored bytes with another key's publicKey and a recomputed checksum.
+    const bytes = a[0]!.toBytes();
+    const at = indexOf(bytes, a[0]!.publicKey);
+    expect(at).toBeGreaterThan(0);
+    const altered = bytes.slice();
+    altered.set(b[0]!.publicKey, at);
+    const body = altered.subarray(0, altered.length - 32);
+    altered.set(sha256(body), body.length);
+    expect(() => KeyShare.fromBytes(altered)).toThrow(/publicKey must be the .* encoding of groupPoint/);
+  });
 });
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (haystack[i + k] !== needle[k]) continue outer;
+    return i;
+  }
+  return -1;
+}

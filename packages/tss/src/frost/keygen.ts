@@ -15,7 +15,7 @@ import { describeError, ProtocolAbort } from '../errors.ts';
 import { type KeyShare, keyShareFromProtocol } from '../keyshare.ts';
 import { type Outgoing, type RoundInbox, RoundParty } from '../party.ts';
 import type { Rng } from '../rng.ts';
-import { MAX_PARTIES, MIN_PARTIES } from '../schemes.ts';
+import { chainPublicKey, MAX_PARTIES, MIN_PARTIES } from '../schemes.ts';
 import { Transcript } from '../transcript.ts';
 import { FROST_SUITES, type FrostSchemeId, type FrostSuite, frostIdentifier } from './suite.ts';
 
@@ -215,7 +215,7 @@ export class FrostKeygenParty extends RoundParty<KeyShare> {
       threshold: this.threshold,
       parties: this.total,
       keyId: this.sid,
-      publicKey: this.suite.chainPublicKey(groupPoint),
+      publicKey: chainPublicKey(this.suite.scheme, groupPoint),
       groupPoint,
       chainCode,
       publicShares,

@@ -18,8 +18,6 @@ export type FrostSuite = {
   readonly group: Group;
   /** Length of noble's DKG proof of knowledge (R ‖ z). */
   readonly proofLength: number;
-  /** The public key in the chain's format, from the full group point. */
-  chainPublicKey(groupPoint: Uint8Array): Uint8Array;
 };
 
 export const FROST_SUITES: Record<FrostSchemeId, FrostSuite> = {
@@ -28,14 +26,12 @@ export const FROST_SUITES: Record<FrostSchemeId, FrostSuite> = {
     frost: schnorr_FROST,
     group: secp256k1Group,
     proofLength: 64,
-    chainPublicKey: (point) => point.slice(1), // BIP340 x-only
   },
   'eddsa-ed25519': {
     scheme: 'eddsa-ed25519',
     frost: ed25519_FROST,
     group: ed25519Group,
     proofLength: 64,
-    chainPublicKey: (point) => Uint8Array.from(point),
   },
 };
 
