@@ -144,9 +144,21 @@ describe('notices', () => {
       { type: 'notices', items: [{ topic: 'Bad Topic', body: 'x' }] },
       { type: 'notices', items: [{ topic: 'receipt' }] },
       { type: 'notices', items: 'receipt' },
+      // A good notice does not carry a bad one in: the whole batch is dropped.
+      {
+        type: 'notices',
+        items: [
+          { topic: 'receipt', body: 'c' },
+          { topic: 'receipt', body: 7 },
+        ],
+      },
+      { type: 'notice', topic: 'Bad Topic', body: 'x' },
+      { type: 'notice', topic: 'receipt' },
     ])
       await sessions.deliver(envelope(bad));
     expect(received).toHaveLength(2);
-    expect(metrics.get('coffer_session_messages_dropped_total', { reason: 'malformed-control' })).toBe(4);
+    expect(metrics.get('coffer_session_messages_dropped_total', { reason: 'malformed-control' })).toBe(7);
+    await sessions.deliver(envelope({ type: 'notice', topic: 'receipt', body: 'd' }));
+    expect(received).toEqual(['node-b request.submitted a', 'node-b receipt b', 'node-b receipt d']);
   });
 });

@@ -1770,21 +1770,21 @@ function parseControl(bytes: Uint8Array): Control {
       ...(o.restarted === true ? { restarted: true } : {}),
     };
   }
-  if (o.type === 'notice') {
-    if (!isStr(o.topic) || !TOPIC.test(o.topic)) throw new Error('control.topic');
-    if (!isStr(o.body)) throw new Error('control.body');
-    return { type: 'notice', topic: o.topic, body: o.body };
-  }
+  // One notice ({topic, body}), alone or as an item of a batch; `field` names it in the error.
+  const noticeOf = (n: unknown, field: string) => {
+    const item = (typeof n === 'object' && n !== null ? n : {}) as Record<string, unknown>;
+    if (!isStr(item.topic) || !TOPIC.test(item.topic)) throw new Error(`${field}.topic`);
+    if (!isStr(item.body)) throw new Error(`${field}.body`);
+    return { topic: item.topic, body: item.body };
+  };
+  if (o.type === 'notice') return { type: 'notice', ...noticeOf(o, 'control') };
   if (o.type === 'notices') {
     if (!Array.isArray(o.items) || o.items.length < 1 || o.items.length > MAX_QUEUED_NOTICES)
       throw new Error(`control.items: 1..${MAX_QUEUED_NOTICES} notices expected`);
-    const items = o.items.map((n: unknown, i: number) => {
-      const item = (typeof n === 'object' && n !== null ? n : {}) as Record<string, unknown>;
-      if (!isStr(item.topic) || !TOPIC.test(item.topic)) throw new Error(`control.items[${i}].topic`);
-      if (!isStr(item.body)) throw new Error(`control.items[${i}].body`);
-      return { topic: item.topic, body: item.body };
-    });
-    return { type: 'notices', items };
+    return {
+      type: 'notices',
+      items: o.items.map((n: unknown, i: number) => noticeOf(n, `control.items[${i}]`)),
+    };
   }
   if (o.type === 'result') {
     if (o.status !== 'done' && o.status !== 'aborted') throw new Error('control.status');
