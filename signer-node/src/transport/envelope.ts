@@ -275,25 +275,30 @@ export function xchachaOpen(
   return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
 }
 
-/** "expand 32-byte k" as little-endian words (RFC 8439 §2.3). */
-const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+/**
+ * The bytes of `bytes` in a fresh Uint32Array, one word per 4 bytes in the host's byte order: the form
+ * noble's hchacha takes and gives (it swaps words itself on big-endian hosts).
+ */
+function wordsOf(bytes: Uint8Array): Uint32Array {
+  const words = new Uint32Array(bytes.length / 4);
+  new Uint8Array(words.buffer).set(bytes);
+  return words;
+}
+
+/** "expand 32-byte k" (RFC 8439 §2.3). */
+const SIGMA = wordsOf(new TextEncoder().encode('expand 32-byte k'));
 
 /**
  * XChaCha20 (draft-irtf-cfrg-xchacha §2.3): subkey = HChaCha20(key, nonce[0..16]) and the 12-byte
- * ChaCha20 nonce 0^4 ‖ nonce[16..24]. Words are read little-endian as the draft specifies.
+ * ChaCha20 nonce 0^4 ‖ nonce[16..24].
  */
 function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): { subkey: Buffer; iv: Buffer } {
   if (key.length !== 32 || nonce.length !== NONCE_LENGTH)
     throw new RangeError('XChaCha20 takes a 32-byte key and a 24-byte nonce');
-  const words = (bytes: Uint8Array, count: number) => {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, count * 4);
-    return Uint32Array.from({ length: count }, (_, i) => view.getUint32(i * 4, true));
-  };
-  const keyWords = words(key, 8);
+  const keyWords = wordsOf(key);
   const out = new Uint32Array(8);
-  hchacha(SIGMA, keyWords, words(nonce, 4), out);
-  const subkey = Buffer.alloc(32);
-  for (let i = 0; i < 8; i++) subkey.writeUInt32LE(out[i]!, i * 4);
+  hchacha(SIGMA, keyWords, wordsOf(nonce.subarray(0, 16)), out);
+  const subkey = Buffer.from(new Uint8Array(out.buffer));
   keyWords.fill(0);
   out.fill(0);
   const iv = Buffer.alloc(12);
