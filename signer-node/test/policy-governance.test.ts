@@ -169,18 +169,8 @@ describe('receipts', () => {
     });
     const body: ReceiptBody = {
       format: 'coffer-receipt/1',
-      requestDigest: 'ab'.repeat(32),
-      requestId: 'req-1',
-      kind: 'transfer',
-      wallet: 'hot-eth',
-      keyId: 'cd'.repeat(32),
-      operator: 'otc-desk',
-      asset: 'evm:eip155:1:native',
-      to: '0x1111111111111111111111111111111111111111',
-      amount: '5',
-      completedAtMs: 1_000,
+      ...transferReceipt(0xab, 'req-1', `sg-${'0'.repeat(32)}`, 1_000),
       signer: 'node-b',
-      sessionId: `sg-${'0'.repeat(32)}`,
     };
     const good = { body, signature: bytesToHex(nodeB.sign(receiptMessage(body))) };
     const forged = { body, signature: bytesToHex(SigningKey.generate().sign(receiptMessage(body))) };

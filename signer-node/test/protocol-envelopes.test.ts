@@ -15,9 +15,8 @@ import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import { decodeProtocolPayload, type Envelope, encodeProtocolPayload } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
 import { Metrics } from '../src/util/metrics.ts';
-import { testManager } from './helpers/node.ts';
+import { KEYGEN_START, PARTICIPANTS, testManager } from './helpers/node.ts';
 
-const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
 const SESSION = `kg-${'5'.repeat(32)}`;
 let dir: string;
 let db: NodeDatabase;
@@ -46,22 +45,7 @@ beforeEach(async () => {
   sessions = testManager(db, transport, { metrics, roundTimeoutMs: 5_000 });
   // node-b starts a 2-of-3 Ed25519 key generation with node-a (index 1) and node-c.
   await sessions.deliver(
-    envelope(
-      'control',
-      0,
-      false,
-      new TextEncoder().encode(
-        JSON.stringify({
-          type: 'start',
-          kind: 'keygen',
-          scheme: 'eddsa-ed25519',
-          threshold: 2,
-          parties: 3,
-          participants: PARTICIPANTS,
-          members: [1, 2, 3],
-        }),
-      ),
-    ),
+    envelope('control', 0, false, new TextEncoder().encode(JSON.stringify(KEYGEN_START))),
   );
   await expect.poll(() => sent.length).toBeGreaterThan(0);
 });

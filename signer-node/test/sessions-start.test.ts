@@ -12,10 +12,9 @@ import { type AuthorizationResult, SessionError } from '../src/sessions/manager.
 import { type NodeDatabase, openDatabase } from '../src/storage/db.ts';
 import type { Envelope } from '../src/transport/envelope.ts';
 import type { PeerTransport } from '../src/transport/peers.ts';
-import { insertWallet, testManager } from './helpers/node.ts';
+import { insertWallet, KEYGEN_START, PARTICIPANTS, testManager } from './helpers/node.ts';
 
 const WALLET = 'ab'.repeat(32);
-const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
 let dir: string;
 let db: NodeDatabase;
 
@@ -183,17 +182,7 @@ describe('starting a signing session', () => {
     await member.sessions.deliver(
       envelope('node-b', id, { type: 'abort', reason: 'coordinator-failed: test' }),
     );
-    await member.sessions.deliver(
-      envelope('node-b', id, {
-        type: 'start',
-        kind: 'keygen',
-        scheme: 'eddsa-ed25519',
-        threshold: 2,
-        parties: 3,
-        participants: PARTICIPANTS,
-        members: [1, 2, 3],
-      }),
-    );
+    await member.sessions.deliver(envelope('node-b', id, KEYGEN_START));
     await expect.poll(() => member.sent.length).toBe(1);
     expect(member.sent[0]).toMatchObject({
       to: 'node-b',

@@ -47,3 +47,17 @@ export function insertWallet(
     key.createdAt ?? new Date().toISOString(),
   );
 }
+
+/** The node ids of the 2-of-3 wallet above, in share order. */
+export const PARTICIPANTS = ['node-a', 'node-b', 'node-c'];
+
+/** A peer's start of a 2-of-3 Ed25519 key generation among PARTICIPANTS (needs no share at node-a). */
+export const KEYGEN_START = {
+  type: 'start',
+  kind: 'keygen',
+  scheme: 'eddsa-ed25519',
+  threshold: 2,
+  parties: 3,
+  participants: PARTICIPANTS,
+  members: [1, 2, 3],
+};
