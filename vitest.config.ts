@@ -35,6 +35,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One PostgreSQL server for the run (the OTC service's storage and flow tests create databases on it).
+    globalSetup: ['packages/otc/test/global-postgres.ts'],
     sequence: { sequencer: LongestFirst },
   },
 });

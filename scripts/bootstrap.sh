@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, idempotently: pnpm (pinned), Node's headers for native addons,
-# SoftHSM2 (as root, when missing) and the workspace dependencies from the lockfile. Safe to run again at any time.
+# SoftHSM2 and the PostgreSQL server (as root, when missing) and the workspace dependencies from the lockfile. Safe to run again at any time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +16,17 @@ fi
 
 # SoftHSM2: the PKCS#11 token behind the hsm/ tests and the dev cluster. Installed only when missing,
 # and only as root (elsewhere, install the Debian package softhsm2 yourself).
-if ! command -v softhsm2-util >/dev/null 2>&1; then
+# PostgreSQL server: the OTC tests start their own server from its binaries (the service itself defaults
+# to the embedded PGlite and needs nothing installed).
+MISSING=()
+command -v softhsm2-util >/dev/null 2>&1 || MISSING+=(softhsm2)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || MISSING+=(postgresql)
+if [ "${#MISSING[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y softhsm2 >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${MISSING[@]}" >&2
   else
-    echo "bootstrap: softhsm2-util is missing; install the Debian package softhsm2 (needs root)" >&2
+    echo "bootstrap: missing ${MISSING[*]}; install these Debian packages (needs root)" >&2
   fi
 fi
 
