@@ -345,15 +345,52 @@ export class CofferClient {
     return decodeRequestView(await this.#call('GET', `/v1/requests/${id}`));
   }
 
-  /** `GET /v1/requests?status=`: requests, optionally in one status. */
-  async requests(opts: { status?: RequestStatus } = {}): Promise<RequestView[]> {
-    if (opts.status !== undefined && !REQUEST_STATUSES.includes(opts.status))
-      throw new TypeError(`status must be one of ${REQUEST_STATUSES.join(', ')}`);
-    const qs = opts.status !== undefined ? `?${new URLSearchParams({ status: opts.status })}` : '';
-    const body = await this.#call('GET', `/v1/requests${qs}`);
+  /**
+   * `GET /v1/requests?status=&idempotencyKey=`: requests, optionally in one status; with
+   * `idempotencyKey`, only those submitted under it (a maker key sees its own operator's).
+   */
+  async requests(opts: { status?: RequestStatus; idempotencyKey?: string } = {}): Promise<RequestView[]> {
+    const q = new URLSearchParams();
+    if (opts.status !== undefined) {
+      if (!REQUEST_STATUSES.includes(opts.status))
+        throw new TypeError(`status must be one of ${REQUEST_STATUSES.join(', ')}`);
+      q.set('status', opts.status);
+    }
+    if (opts.idempotencyKey !== undefined) {
+      requireIdempotencyKey(opts.idempotencyKey);
+      q.set('idempotencyKey', opts.idempotencyKey);
+    }
+    const body = await this.#call('GET', `/v1/requests${q.size > 0 ? `?${q}` : ''}`);
     return array(field(body, 'requests', 'object'), 'requests').map((r, i) =>
       decodeRequestView(r, `requests[${i}]`),
     );
+  }
+
+  /**
+   * The request submitted under `key` by `operator` (default: the one operator the node returns, which
+   * for a maker key is its own), or undefined when this node knows none. A caller whose submission
+   * timed out asks this before submitting again. An admin or auditor key sees every operator's: with
+   * several and no `operator`, this throws CofferResponseError rather than pick one.
+   */
+  async requestByIdempotencyKey(
+    key: string,
+    opts: { operator?: string } = {},
+  ): Promise<RequestView | undefined> {
+    const found = (await this.requests({ idempotencyKey: key })).filter(
+      (r) => opts.operator === undefined || r.operator === opts.operator,
+    );
+    for (const [i, r] of found.entries())
+      if (r.requestId !== null && r.requestId !== key)
+        throw new CofferResponseError(
+          `requests[${i}].requestId`,
+          'the node returned a request under another key',
+        );
+    if (found.length > 1)
+      throw new CofferResponseError(
+        'requests',
+        `${found.length} operators used idempotency key "${key}"; name the operator`,
+      );
+    return found[0];
   }
 
   /** `POST /v1/requests/:id/approvals` (approver): a refused approval is 422 `approval-rejected`. */
@@ -647,6 +684,11 @@ function decodeSession(v: unknown, i: number): Session {
     createdAt: field(s, 'createdAt', 'string', at),
     updatedAt: field(s, 'updatedAt', 'string', at),
   };
+}
+
+function requireIdempotencyKey(key: string): void {
+  if (!/^[\x21-\x7e]{1,128}$/.test(key))
+    throw new TypeError('idempotencyKey must be 1–128 printable ASCII characters without spaces');
 }
 
 function requireRequestId(id: string): void {

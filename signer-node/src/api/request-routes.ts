@@ -11,6 +11,7 @@ import { type App, type Auth, HEX64, type Security, type ServerDeps } from './se
 const REQUEST_ID = '^req-[0-9a-f]{24}$';
 const PATH = '^m(/[0-9]{1,10}){0,32}$';
 const IDENT = '^[a-z0-9][a-z0-9._-]{0,63}$';
+const IDEMPOTENCY_KEY = '^[\\x21-\\x7e]{1,128}$';
 const idParams = {
   type: 'object',
   required: ['id'],
@@ -42,7 +43,7 @@ export function transferBodySchema() {
       },
       to: { type: 'string', pattern: '^[0-9A-Za-z]{1,100}$' },
       amount: { type: 'string', pattern: '^[1-9][0-9]{0,77}$' },
-      idempotencyKey: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+      idempotencyKey: { type: 'string', pattern: IDEMPOTENCY_KEY },
       reference: { type: 'string', maxLength: 200 },
       unsignedTransaction: { type: 'string', pattern: '^(0x)?([0-9a-f]{2}){1,65536}$' },
       priceSnapshot: { type: 'object' },
@@ -107,7 +108,7 @@ export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: 
             walletId: { type: 'string', pattern: HEX64 },
             digest: { type: 'string', pattern: '^([0-9a-f]{2}){1,4096}$' },
             path: { type: 'string', pattern: PATH, maxLength: 200 },
-            idempotencyKey: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+            idempotencyKey: { type: 'string', pattern: IDEMPOTENCY_KEY },
           },
         },
       },
@@ -141,19 +142,26 @@ export function registerRequestRoutes(app: App, d: ServerDeps, auth: Auth, sec: 
       config: auth(['admin', 'maker', 'approver', 'policy-admin', 'auditor']),
       schema: {
         security: sec,
-        summary: 'Requests this node coordinates or was told about, newest first',
+        summary:
+          'Requests this node coordinates or was told about, newest first; with idempotencyKey, the request(s) ' +
+          'submitted under that key (the caller operator’s own; every operator’s for admin and auditor keys)',
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: {
             status: { type: 'string', enum: [...STATUSES] },
             limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+            idempotencyKey: { type: 'string', pattern: IDEMPOTENCY_KEY },
           },
         },
       },
     },
     async (req) => {
-      const q = req.query as { status?: (typeof STATUSES)[number]; limit?: string };
+      const q = req.query as { status?: (typeof STATUSES)[number]; limit?: string; idempotencyKey?: string };
+      if (q.idempotencyKey !== undefined) {
+        const found = service.byIdempotencyKey(q.idempotencyKey, apiKey(req.apiKeyId));
+        return { requests: q.status === undefined ? found : found.filter((v) => v.status === q.status) };
+      }
       return { requests: service.list(q.status, q.limit === undefined ? undefined : Number(q.limit)) };
     },
   );

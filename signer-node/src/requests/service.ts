@@ -734,6 +734,19 @@ export class RequestService {
     return r === undefined ? undefined : toView(r);
   }
 
+  /**
+   * The request(s) submitted under idempotency key `key`, coordinated here or forwarded by a peer: the
+   * caller's own operator's (0 or 1), or every operator's for admin and auditor keys. A client whose
+   * submission timed out looks here before submitting again (a new submission on another node would be
+   * a second request).
+   */
+  byIdempotencyKey(key: string, apiKey: ApiKeyConfig): View[] {
+    const everyOperator = apiKey.scopes.includes('admin') || apiKey.scopes.includes('auditor');
+    if (everyOperator) return this.store.allByIdempotencyKey(key).map(toView);
+    const own = this.store.byIdempotencyKey(operatorOf(apiKey), key);
+    return own === undefined ? [] : [toView(own)];
+  }
+
   list(status: RequestStatus | undefined, limit: number | undefined): View[] {
     return this.store.list({ ...(status ? { status } : {}), ...(limit ? { limit } : {}) }).map(toView);
   }

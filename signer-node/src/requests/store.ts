@@ -230,6 +230,14 @@ export class RequestStore {
     return row === undefined ? undefined : this.fromRow(row);
   }
 
+  /** Every operator's request under `key` (at most one each: the index is unique on operator and key). */
+  allByIdempotencyKey(key: string): StoredRequest[] {
+    const rows = this.db
+      .prepare('SELECT * FROM requests WHERE idempotency_key = ? ORDER BY created_at, id LIMIT ?')
+      .all(key, MAX_LIST) as Row[];
+    return rows.map((row) => this.fromRow(row));
+  }
+
   list(options: { status?: RequestStatus; limit?: number }): StoredRequest[] {
     const limit = Math.min(Math.max(options.limit ?? 100, 1), MAX_LIST);
     const rows = this.db
