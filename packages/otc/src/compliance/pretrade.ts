@@ -44,8 +44,11 @@ export async function recordDecision(q: Queryable, d: Decision): Promise<void> {
 export type PreTradeDeps = {
   config: Pick<OtcConfig, 'tiers' | 'compliance'>;
   now: () => number;
-  /** Destination screening that throws `screening-denied` / `screening-unavailable` (Screening.screen). */
-  screen?: (target: ScreeningTarget) => Promise<void>;
+  /**
+   * Destination screening that throws `screening-denied` / `screening-unavailable` (Screening.screen fits;
+   * so does the buy desk's ScreenDestination). Only called when the input names a destination.
+   */
+  screen?: (target: ScreeningTarget & { clientId: string; orderId: string }) => Promise<void>;
 };
 
 export type PreTradeInput = {
@@ -128,7 +131,7 @@ export async function checkPreTrade(
   if (input.destination !== undefined && deps.screen !== undefined) {
     const target = input.destination;
     await run('destination-screening', async () => {
-      await deps.screen!(target);
+      await deps.screen!({ ...target, clientId: input.clientId, orderId: input.orderId ?? '' });
       return { value: undefined, reason: `${target.address} passed screening` };
     });
   }
