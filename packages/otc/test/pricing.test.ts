@@ -123,8 +123,10 @@ describe('HTTP price source', () => {
   let server: Server;
   let base = '';
   let served: unknown = table;
+  let requests = 0;
   beforeAll(async () => {
     server = createServer((req, res) => {
+      requests++;
       if (req.url === '/hang') return; // never answers
       if (req.url === '/error') {
         res.writeHead(500).end('{}');
@@ -147,6 +149,26 @@ describe('HTTP price source', () => {
     served = table;
     const price = await source('/prices').price('ETH', 'USD');
     expect(price).toMatchObject({ midPriceMinor: 350_000n, source: 'http' });
+  });
+
+  it('serves one fetched table for cacheMs and shares one request among concurrent callers', async () => {
+    served = table;
+    let now = T0;
+    const cached = new HttpPriceSource({
+      url: `${base}/prices`,
+      timeoutMs: 300,
+      publicKey: publisher.publicKey,
+      cacheMs: 1_000,
+      now: () => now,
+    });
+    const before = requests;
+    await Promise.all([cached.price('ETH', 'USD'), cached.price('USDC', 'EUR'), cached.price('ETH', 'USD')]);
+    now += 999;
+    await cached.price('ETH', 'USD');
+    expect(requests - before).toBe(1);
+    now += 1;
+    await cached.price('ETH', 'USD');
+    expect(requests - before).toBe(2);
   });
 
   it('fails with price-unavailable within its timeout when the endpoint never answers', async () => {

@@ -20,6 +20,7 @@ import {
   getQuote,
   type QuoteDeps,
   type QuoteRequest,
+  quoteResultToWire,
   requestQuote,
 } from '../src/quotes/quotes.ts';
 import { createServerDatabase, DATABASE_KINDS, freshDatabase } from './helpers/db.ts';
@@ -137,6 +138,18 @@ describe.each(DATABASE_KINDS)('quotes on %s', (kind) => {
     const stored = await getQuote(db, q.id);
     expect(stored).toMatchObject({ kind: 'firm', clientId: 'c-1', midPriceMinor: 350_000n, spreadBps: 100 });
     expect(stored?.priceAt.getTime()).toBe(T0);
+    expect(quoteResultToWire(q)).toEqual({
+      id: q.id,
+      kind: 'firm',
+      side: 'buy',
+      asset: 'ETH',
+      amount: '1500000000000000000',
+      fiatCurrency: 'USD',
+      priceMinor: '353500',
+      fiatAmount: '530250',
+      expiresAt: new Date(clock + 30_000).toISOString(),
+      token: q.token,
+    });
     const consumed = await accept(q.token, 'c-1', 'o-first');
     expect(consumed).toMatchObject({ id: q.id, consumedBy: 'o-first', fiatAmount: 530_250n });
   });
