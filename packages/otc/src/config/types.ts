@@ -79,7 +79,7 @@ export type OtcConfig = {
   listen: { host: string; port: number };
   database: { url?: string; dataDir?: string };
   /** Signer nodes and the maker-scoped API key the desk uses with them (the first reachable is used). */
-  custody: { nodes: string[]; apiKey: string; requestTimeoutMs: number; pollMs: number };
+  custody: { nodes: string[]; apiKey: string; requestTimeoutMs: number; pollMs: number; evmRpcUrl?: string };
   assets: AssetConfig[];
   fiat: FiatConfig[];
   tiers: TierConfig[];
