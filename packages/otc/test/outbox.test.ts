@@ -125,7 +125,12 @@ describe.each(DATABASE_KINDS)('outbox and outbound webhooks on %s', (kind) => {
   });
 
   const dispatcher = (clock = fakeClock(), timeoutMs = 2000) =>
-    new WebhookDispatcher(db, { url, secret: SECRET, timeoutMs }, { now: clock.now, random: () => 0.5 });
+    new WebhookDispatcher({
+      db,
+      config: { url, secret: SECRET, timeoutMs },
+      now: clock.now,
+      random: () => 0.5,
+    });
 
   it('enqueues an event with a stable evt_ id and delivers {id, type, createdAt, data} signed per Standard Webhooks', async () => {
     const id = await db.transaction((tx) =>
@@ -227,11 +232,13 @@ describe.each(DATABASE_KINDS)('outbox and outbound webhooks on %s', (kind) => {
       await enqueueEvent(db, { type: 'order.created', data: {} }, { now: clock.now }),
     ];
     const randoms = [0, 0.999999];
-    const d = new WebhookDispatcher(
+    const d = new WebhookDispatcher({
       db,
-      { url, secret: SECRET, timeoutMs: 2000 },
-      { now: clock.now, random: () => randoms.shift()!, batchSize: 1 },
-    );
+      config: { url, secret: SECRET, timeoutMs: 2000 },
+      now: clock.now,
+      random: () => randoms.shift()!,
+      batchSize: 1,
+    });
     await d.runOnce();
     await d.runOnce();
     const delays = await Promise.all(ids.map(async (id) => (await nextAttemptAt(db, id)) - clock.now()));
@@ -261,7 +268,10 @@ describe.each(DATABASE_KINDS)('outbox and outbound webhooks on %s', (kind) => {
   it('bounds each attempt by the timeout and logs timeouts, refusals and redirects without the URL or its token', async () => {
     const id = await enqueueEvent(db, { type: 'order.created', data: {} });
     receiver.hangMs = 3_000;
-    const slow = await new WebhookDispatcher(db, { url, secret: SECRET, timeoutMs: 200 }).runOnce();
+    const slow = await new WebhookDispatcher({
+      db,
+      config: { url, secret: SECRET, timeoutMs: 200 },
+    }).runOnce();
     expect(slow.retrying).toBe(1);
     const timedOut = (await deliveryLog(db, id)).log[0]!;
     expect(timedOut.error).toBe('timeout after 200 ms');
@@ -275,7 +285,10 @@ describe.each(DATABASE_KINDS)('outbox and outbound webhooks on %s', (kind) => {
 
     const closedUrl = `${url.replace(/:\d+\//, ':9/')}`;
     await db.query("UPDATE otc_outbox SET next_attempt_at = now() - interval '1 second'");
-    await new WebhookDispatcher(db, { url: closedUrl, secret: SECRET, timeoutMs: 2000 }).runOnce();
+    await new WebhookDispatcher({
+      db,
+      config: { url: closedUrl, secret: SECRET, timeoutMs: 2000 },
+    }).runOnce();
     const refused = (await deliveryLog(db, id)).log[2]!;
     expect(refused.statusCode).toBeNull();
     expect(refused.error).toMatch(/^network error \(/);
@@ -311,7 +324,11 @@ describe.each(DATABASE_KINDS)('outbox and outbound webhooks on %s', (kind) => {
 
   it('start() delivers in the background and stop() waits for it', async () => {
     const id = await enqueueEvent(db, { type: 'order.created', data: {} });
-    const d = new WebhookDispatcher(db, { url, secret: SECRET, timeoutMs: 2000 }, { pollIntervalMs: 20 });
+    const d = new WebhookDispatcher({
+      db,
+      config: { url, secret: SECRET, timeoutMs: 2000 },
+      pollIntervalMs: 20,
+    });
     d.start();
     for (let i = 0; i < 200 && receiver.received.length === 0; i++)
       await new Promise((r) => setTimeout(r, 10));
@@ -332,7 +349,7 @@ describe.each(DATABASE_KINDS)('outbox and outbound webhooks on %s', (kind) => {
     for (const [patch, field] of cases) {
       let error: unknown;
       try {
-        new WebhookDispatcher(db, { url, secret: SECRET, timeoutMs: 1000, ...patch });
+        new WebhookDispatcher({ db, config: { url, secret: SECRET, timeoutMs: 1000, ...patch } });
       } catch (e) {
         error = e;
       }
@@ -362,7 +379,7 @@ describe('outbound webhooks: two dispatchers on one PostgreSQL server', () => {
       ids.add(await enqueueEvent(handles[0]!, { type: 'order.created', data: { i } }));
     receiver.delayMs = 15;
     const dispatchers = handles.map(
-      (h) => new WebhookDispatcher(h, { url, secret: SECRET, timeoutMs: 5000 }, { batchSize: 5 }),
+      (h) => new WebhookDispatcher({ db: h, config: { url, secret: SECRET, timeoutMs: 5000 }, batchSize: 5 }),
     );
     const attempted = [0, 0];
     for (let round = 0; round < 50; round++) {

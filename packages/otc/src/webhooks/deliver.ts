@@ -18,6 +18,9 @@ import { jitteredDelayMs, MAX_DELIVERY_ATTEMPTS } from './schedule.ts';
 export type OutboundConfig = { url: string; secret: string; timeoutMs: number };
 
 export type DispatcherOptions = {
+  db: Database;
+  /** `webhooks.outbound` of the configuration. */
+  config: OutboundConfig;
   /** Clock in ms (tests pass a fake one); schedules, leases and `webhook-timestamp` use it. */
   now?: () => number;
   /** Source of jitter in [0, 1). */
@@ -49,13 +52,14 @@ export class WebhookDispatcher {
   private running: Promise<void> | undefined;
   private stopped = true;
 
-  constructor(
-    private readonly db: Database,
-    private readonly config: OutboundConfig,
-    private readonly opts: DispatcherOptions = {},
-  ) {
-    validateConfig(config);
-    this.webhook = new Webhook(config.secret);
+  private readonly db: Database;
+  private readonly config: OutboundConfig;
+
+  constructor(private readonly opts: DispatcherOptions) {
+    this.db = opts.db;
+    this.config = opts.config;
+    validateConfig(opts.config);
+    this.webhook = new Webhook(opts.config.secret);
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.batchSize = opts.batchSize ?? 10;
