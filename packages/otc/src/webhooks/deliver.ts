@@ -43,6 +43,8 @@ const LEASE_MARGIN_MS = 30_000;
 const MAX_ERROR_CHARS = 200;
 
 export class WebhookDispatcher {
+  private readonly db: Database;
+  private readonly config: OutboundConfig;
   private readonly webhook: Webhook;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -51,9 +53,6 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
-
-  private readonly db: Database;
-  private readonly config: OutboundConfig;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.db = opts.db;
@@ -66,6 +65,8 @@ export class WebhookDispatcher {
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     if (!Number.isSafeInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > 100)
       throw invalid('batchSize', 'must be an integer from 1 to 100');
+    if (!Number.isSafeInteger(this.pollIntervalMs) || this.pollIntervalMs < 1)
+      throw invalid('pollIntervalMs', 'must be a positive integer');
   }
 
   /** Delivers due events until `stop()`. */
