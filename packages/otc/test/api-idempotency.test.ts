@@ -261,6 +261,26 @@ describe.each(DATABASE_KINDS)('Idempotency-Key on %s', (kind) => {
     expect(await count(db, 'abandoned')).toBe(1);
   });
 
+  it('judges staleness by the injected clock', async () => {
+    const later = await buildServer(
+      { config: testConfig(), db, now: () => Date.now() + 10 * 60_000 },
+      testRoutes(db, slow),
+    );
+    try {
+      // 'running-key' was claimed a moment ago (previous test); ten minutes later it is abandoned.
+      const r = await later.inject({
+        method: 'POST',
+        url: '/v1/test/count',
+        headers: { ...bearer('backend'), 'idempotency-key': 'running-key' },
+        payload: { amount: '5', counter: 'abandoned' },
+      });
+      expect(r.statusCode).toBe(201);
+      expect(await count(db, 'abandoned')).toBe(2);
+    } finally {
+      await later.close();
+    }
+  });
+
   it('lets a route opt out (the signed fiat webhook) and keeps its exact body text', async () => {
     const raw = '{ "counter": "webhook",  "amount": "7" }';
     const send = () =>

@@ -13,11 +13,12 @@
 // with the same body runs the handler again — so handlers stay idempotent by their own state checks
 // (order status and version), and this layer only spares them the repeated work and answers.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Actor } from '../config/types.ts';
 import type { Queryable } from '../db/database.ts';
 import { OtcError } from '../errors.ts';
+import type { OtcApp } from './server.ts';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 export const REPLAYED_HEADER = 'idempotent-replayed';
@@ -166,7 +167,8 @@ export async function pruneIdempotencyKeys(db: Queryable, before: Date): Promise
 
 export type IdempotencyDeps = {
   db: Queryable;
-  now: () => Date;
+  /** Epoch milliseconds. */
+  now: () => number;
   log: Logger;
   staleAfterMs?: number;
   /** The authenticated actor of a request (the server's auth hook sets it). */
@@ -178,7 +180,7 @@ export type IdempotencyDeps = {
  * claim runs after validation (an invalid request never takes a key) and the answer is stored in onSend,
  * before the client can see it, so a retry that follows the answer always finds it.
  */
-export function installIdempotency(app: FastifyInstance, d: IdempotencyDeps): void {
+export function installIdempotency(app: OtcApp, d: IdempotencyDeps): void {
   const owned = new WeakMap<FastifyRequest, { actor: Actor; key: string }>();
   const applies = (req: FastifyRequest) =>
     req.method === 'POST' &&
@@ -198,7 +200,7 @@ export function installIdempotency(app: FastifyInstance, d: IdempotencyDeps): vo
       key,
       route: `POST ${req.url}`,
       bodySha256: bodySha256(req.body),
-      now: d.now(),
+      now: new Date(d.now()),
       staleAfterMs: d.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
     });
     if (claim.kind === 'run') {

@@ -57,8 +57,8 @@ export type ServerContext = {
   config: OtcConfig;
   db: Database;
   log: Logger;
-  /** The clock (tests inject one). */
-  now: () => Date;
+  /** The clock in epoch milliseconds, as the desk's (tests inject one). */
+  now: () => number;
   /** The service's Prometheus registry: modules add their own counters and histograms. */
   metrics: Metrics;
 };
@@ -67,7 +67,7 @@ export type BuildServerOptions = {
   config: OtcConfig;
   db: Database;
   log?: Logger;
-  now?: () => Date;
+  now?: () => number;
   metrics?: Metrics;
   /** In-progress idempotency claims older than this are taken as abandoned (default 5 min). */
   idempotencyStaleAfterMs?: number;
@@ -103,7 +103,7 @@ export async function buildServer(o: BuildServerOptions, register: RegisterRoute
     config: o.config,
     db: o.db,
     log,
-    now: o.now ?? (() => new Date()),
+    now: o.now ?? Date.now,
     metrics: o.metrics ?? new Metrics(),
   };
   const app: OtcApp = Fastify({
@@ -133,7 +133,7 @@ export async function buildServer(o: BuildServerOptions, register: RegisterRoute
   installJsonParser(app);
   installAuth(app, apiKeyTable(o.config.apiKeys));
   installMetrics(app, ctx.metrics);
-  installIdempotency(app as unknown as FastifyInstance, {
+  installIdempotency(app, {
     db: o.db,
     now: ctx.now,
     log,
