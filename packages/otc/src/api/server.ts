@@ -145,7 +145,13 @@ export async function buildServer(o: BuildServerOptions, register: RegisterRoute
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   registerOperationalRoutes(app, ctx);
-  await register(app, ctx);
+  try {
+    await register(app, ctx);
+  } catch (e) {
+    // A route refused at registration: nothing of the half-built server stays open.
+    await app.close().catch(() => undefined);
+    throw e;
+  }
   return app;
 }
 
