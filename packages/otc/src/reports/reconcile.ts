@@ -154,7 +154,7 @@ async function deliveryRows(q: Queryable, opts: ReconcileOptions): Promise<Deliv
     `SELECT t.id, t.order_id, t.asset, t.amount, t.detail->>'txHash' AS detail_tx, o.id AS order_found,
             o.amount AS order_amount, o.destination, o.release_request_id, o.tx_hash,
             (SELECT count(*) FROM otc_transfers x
-              WHERE x.code = 'crypto_delivered' AND x.order_id = t.order_id) AS deliveries,
+              WHERE x.order_id = t.order_id AND x.code = 'crypto_delivered') AS deliveries,
             (SELECT count(*) FROM otc_orders y WHERE y.tx_hash = o.tx_hash) AS tx_uses
        FROM otc_transfers t LEFT JOIN otc_orders o ON o.id = t.order_id
       WHERE t.code = 'crypto_delivered' AND t.created_at >= $1 AND t.created_at < $2
@@ -361,7 +361,7 @@ async function reconcileFiat(
     `SELECT t.id, t.order_id, t.asset, t.amount, t.detail->>'evidenceId' AS evidence_ref, e.id AS evidence_id,
             e.amount_minor AS evidence_amount, e.currency AS evidence_currency, e.order_id AS evidence_order,
             (SELECT count(*) FROM otc_transfers x WHERE x.code = 'fiat_received'
-                AND x.detail->>'evidenceId' = t.detail->>'evidenceId') AS uses
+                AND (x.detail->>'evidenceId') = (t.detail->>'evidenceId')) AS uses
        FROM otc_transfers t LEFT JOIN otc_fiat_evidence e ON e.id = t.detail->>'evidenceId'
       WHERE t.code = 'fiat_received' AND t.created_at >= $1 AND t.created_at < $2
       ORDER BY t.created_at, t.id LIMIT ${MAX_ROWS + 1}`,
@@ -378,7 +378,7 @@ async function reconcileFiat(
     `SELECT e.id, e.order_id, e.amount_minor, e.currency FROM otc_fiat_evidence e
       WHERE e.recorded_at >= $1 AND e.recorded_at < $2
         AND NOT EXISTS (SELECT 1 FROM otc_transfers t
-                         WHERE t.code = 'fiat_received' AND t.detail->>'evidenceId' = e.id)
+                         WHERE t.code = 'fiat_received' AND (t.detail->>'evidenceId') = e.id)
       ORDER BY e.recorded_at, e.id LIMIT ${MAX_ROWS + 1}`,
     window,
   );
