@@ -47,6 +47,14 @@ export function violatedConstraint(e: unknown): string | undefined {
   return typeof c === 'string' ? c : undefined;
 }
 
+/**
+ * Rows a statement returned or changed, as `pg` reports it: PGlite's affectedRows is 0 for a SELECT, so
+ * the larger of the two is the count on either driver.
+ */
+function pgliteRowCount(r: { rows: unknown[]; affectedRows?: number }): number {
+  return Math.max(r.affectedRows ?? 0, r.rows.length);
+}
+
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_TRANSACTION_ATTEMPTS = 5;
 
@@ -56,7 +64,7 @@ class PgliteDatabase implements Database {
 
   async query<T = Row>(sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
     const r = await this.db.query<T>(sql, params);
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    return { rows: r.rows, rowCount: pgliteRowCount(r) };
   }
 
   async exec(sql: string): Promise<void> {
@@ -68,7 +76,7 @@ class PgliteDatabase implements Database {
       fn({
         async query<R = Row>(sql: string, params: unknown[] = []): Promise<QueryResult<R>> {
           const r = await tx.query<R>(sql, params);
-          return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+          return { rows: r.rows, rowCount: pgliteRowCount(r) };
         },
         async exec(sql: string): Promise<void> {
           await tx.exec(sql);

@@ -1,0 +1,64 @@
+// What the buy desk needs from the rest of the service, passed in explicitly (no globals): the
+// database, configuration, a clock, the custody client (signer nodes), destination screening and the
+// price path for re-quotes. Tests pass real implementations; only the clock is ever replaced.
+import type { AssetConfig, OtcConfig } from '../config/types.ts';
+import type { Database } from '../db/database.ts';
+import { OtcError } from '../errors.ts';
+
+/** A signer-node request as the desk follows it. */
+export type ReleaseStatus = {
+  requestId: string;
+  nodeStatus: string;
+  txHash?: string;
+  error?: string;
+  reasons?: string[];
+};
+
+export interface Custody {
+  /** Finds the node request made under `idempotencyKey`, or creates it; never creates a second one. */
+  release(r: {
+    orderId: string;
+    idempotencyKey: string;
+    asset: AssetConfig;
+    to: string;
+    amount: bigint;
+    reference: string;
+  }): Promise<ReleaseStatus>;
+  /** The node request made under `idempotencyKey`, if any node knows it. */
+  lookup(idempotencyKey: string): Promise<ReleaseStatus | undefined>;
+  status(requestId: string): Promise<ReleaseStatus>;
+  /** Confirmations of a transaction on the asset's chain (undefined: unknown to the chain). */
+  confirmations(asset: AssetConfig, txHash: string): Promise<number | undefined>;
+}
+
+/** Destination screening: resolves when allowed; throws `screening-denied` or `screening-unavailable`. */
+export type ScreenDestination = (r: {
+  chain: string;
+  address: string;
+  clientId: string;
+  orderId: string;
+}) => Promise<void>;
+
+export type BuyDeskDeps = {
+  db: Database;
+  config: OtcConfig;
+  now: () => number;
+  custody: Custody;
+  screen: ScreenDestination;
+};
+
+export function assetConfig(config: OtcConfig, id: string): AssetConfig {
+  const asset = config.assets.find((a) => a.id === id);
+  if (asset === undefined) throw new OtcError('invalid-request', `unknown asset ${id}`, 'asset');
+  return asset;
+}
+
+/** Bitcoin and TRON releases need transfers the signer nodes do not build yet. */
+export function assertReleasable(asset: AssetConfig): void {
+  if (asset.chain !== 'evm')
+    throw new OtcError(
+      'unsupported-chain',
+      `${asset.id} is on ${asset.chain}: the signer nodes do not build ${asset.chain} transfers yet, so the desk cannot release it`,
+      'asset',
+    );
+}

@@ -1,0 +1,260 @@
+// The release worker: drives orders from awaiting release to completed through the signer nodes, and
+// ends payment windows. Every node request is made under the order's idempotency key and looked up by
+// that key before anything is created, so a crash, a timeout or two service instances at once still
+// give at most one transfer per order. The nodes' own policy decides every release; a refusal there is a
+// release failure for an operator, never something the desk works around.
+import type { Actor } from '../config/types.ts';
+import { OtcError } from '../errors.ts';
+import { openReservation, releaseReservation, settleBuy } from '../ledger/ledger.ts';
+import { releaseKey } from './buy.ts';
+import { assetConfig, type BuyDeskDeps, type ReleaseStatus } from './deps.ts';
+import { assertNotFrozen } from './freeze.ts';
+import { applyTransition, loadOrder, type Order, ordersInStatus, updateOrder } from './store.ts';
+
+const SYSTEM: Actor = { id: 'otc-service', role: 'system' };
+const FAILED_NODE_STATUSES = ['failed', 'denied', 'cancelled', 'expired'];
+
+export type TickReport = {
+  released: number;
+  advanced: number;
+  expired: number;
+  flagged: number;
+  errors: string[];
+};
+
+export class ReleaseWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<TickReport> | undefined;
+
+  constructor(readonly d: BuyDeskDeps) {}
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => {
+      this.tick().catch(() => undefined);
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass over every order that waits on time or on the nodes (one at a time per process). */
+  async tick(): Promise<TickReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<TickReport> {
+    const report: TickReport = { released: 0, advanced: 0, expired: 0, flagged: 0, errors: [] };
+    const attempt = async (
+      order: Order,
+      step: (o: Order) => Promise<boolean>,
+      counter: keyof Omit<TickReport, 'errors'>,
+    ) => {
+      try {
+        if (await step(order)) report[counter]++;
+      } catch (e) {
+        // A lost race (another instance moved the order) or a node that is down: next tick.
+        report.errors.push(
+          `${order.id}: ${e instanceof OtcError ? e.code : 'error'}: ${(e as Error).message}`,
+        );
+      }
+    };
+    for (const o of await ordersInStatus(this.d.db, ['awaiting_payment', 'payment_claimed']))
+      await attempt(o, (x) => this.endWindow(x), 'expired');
+    for (const o of await ordersInStatus(this.d.db, ['awaiting_release']))
+      await attempt(o, (x) => this.autoRelease(x), 'released');
+    for (const o of await ordersInStatus(this.d.db, ['releasing', 'confirming']))
+      await attempt(o, (x) => this.follow(x), 'advanced');
+    return report;
+  }
+
+  /** A window that ended: unclaimed orders expire; claimed ones are flagged "claimed but not received". */
+  private async endWindow(order: Order): Promise<boolean> {
+    if (order.paymentDeadline.getTime() > this.d.now()) return false;
+    return this.d.db.transaction(async (tx) => {
+      const o = await loadOrder(tx, order.id, { forUpdate: true });
+      if (o.paymentDeadline.getTime() > this.d.now()) return false;
+      if (o.status === 'awaiting_payment') {
+        await applyTransition(tx, o, 'expire', SYSTEM, {
+          detail: { deadline: o.paymentDeadline.toISOString() },
+        });
+        if ((await openReservation(tx, o.id)) !== undefined) await releaseReservation(tx, { orderId: o.id });
+        return true;
+      }
+      if (o.status === 'payment_claimed' && o.exception === null) {
+        await updateOrder(
+          tx,
+          o,
+          SYSTEM,
+          'payment_exception',
+          {
+            exception: 'claimed_not_received',
+            exceptionDetail: { deadline: o.paymentDeadline.toISOString() },
+          },
+          { exception: 'claimed_not_received' },
+          { webhook: 'order.payment_exception' },
+        );
+        return true;
+      }
+      return false;
+    });
+  }
+
+  /** An order that needs no desk approval moves to releasing on its own (unless frozen). */
+  private async autoRelease(order: Order): Promise<boolean> {
+    if (order.deskApprovalRequired) return false;
+    const moved = await this.d.db.transaction(async (tx) => {
+      const o = await loadOrder(tx, order.id, { forUpdate: true });
+      if (o.status !== 'awaiting_release' || o.deskApprovalRequired) return undefined;
+      await assertNotFrozen(tx, { asset: o.asset, clientId: o.clientId }, 'a release');
+      return applyTransition(tx, o, 'release', SYSTEM, {
+        patch: { releaseIdempotencyKey: o.releaseIdempotencyKey ?? releaseKey(o.id, 1) },
+      });
+    });
+    if (moved === undefined) return false;
+    await this.follow(moved);
+    return true;
+  }
+
+  /**
+   * Makes sure the node request exists (lookup by key first, create only when no node knows it and the
+   * desk is not frozen), then records what the nodes and the chain say.
+   */
+  async follow(order: Order): Promise<boolean> {
+    const asset = assetConfig(this.d.config, order.asset);
+    const key = order.releaseIdempotencyKey;
+    if (key === null)
+      throw new OtcError('internal', `order ${order.id} is ${order.status} without a release key`);
+    let status: ReleaseStatus | undefined =
+      order.releaseRequestId !== null
+        ? await this.d.custody.status(order.releaseRequestId)
+        : await this.d.custody.lookup(key);
+    if (status === undefined) {
+      await assertNotFrozen(this.d.db, { asset: asset.id, clientId: order.clientId }, 'a release');
+      status = await this.d.custody.release({
+        orderId: order.id,
+        idempotencyKey: key,
+        asset,
+        to: order.destination,
+        amount: order.amount,
+        reference: `otc order ${order.id}`,
+      });
+    }
+    const confirmations =
+      status.txHash !== undefined ? ((await this.d.custody.confirmations(asset, status.txHash)) ?? 0) : 0;
+    return this.record(order.id, status, confirmations, asset.confirmations);
+  }
+
+  private async record(
+    orderId: string,
+    s: ReleaseStatus,
+    confirmations: number,
+    depth: number,
+  ): Promise<boolean> {
+    return this.d.db.transaction(async (tx) => {
+      let o = await loadOrder(tx, orderId, { forUpdate: true });
+      if (o.status !== 'releasing' && o.status !== 'confirming') return false;
+      const patch = {
+        releaseRequestId: s.requestId,
+        releaseStatus: s.nodeStatus,
+        txHash: s.txHash ?? o.txHash,
+        confirmations,
+      };
+      const changed =
+        patch.releaseRequestId !== o.releaseRequestId ||
+        patch.releaseStatus !== o.releaseStatus ||
+        patch.txHash !== o.txHash ||
+        confirmations !== o.confirmations;
+      if (FAILED_NODE_STATUSES.includes(s.nodeStatus)) {
+        const reason = `signer nodes: ${s.nodeStatus}${s.error ? `: ${s.error}` : ''}${s.reasons?.length ? ` (${s.reasons.join(', ')})` : ''}`;
+        await applyTransition(tx, o, 'custody_failed', SYSTEM, {
+          patch: { ...patch, failureReason: reason },
+          detail: { reason },
+        });
+        return true;
+      }
+      if (
+        o.status === 'releasing' &&
+        s.txHash !== undefined &&
+        ['broadcast', 'confirmed'].includes(s.nodeStatus)
+      ) {
+        o = await applyTransition(tx, o, 'custody_broadcast', SYSTEM, {
+          patch,
+          detail: { txHash: s.txHash },
+        });
+      } else if (changed) {
+        o = await updateOrder(tx, o, SYSTEM, 'release_progress', patch, {
+          nodeStatus: s.nodeStatus,
+          confirmations,
+        });
+      }
+      if (o.status === 'confirming' && s.nodeStatus === 'confirmed' && confirmations >= depth) {
+        await settleBuy(tx, {
+          orderId: o.id,
+          clientId: o.clientId,
+          asset: o.asset,
+          amount: o.amount,
+          fiat: o.fiatCurrency,
+          fiatAmount: o.fiatAmount,
+        });
+        await applyTransition(tx, o, 'custody_confirmed', SYSTEM, {
+          detail: { txHash: s.txHash, confirmations },
+        });
+        return true;
+      }
+      return changed;
+    });
+  }
+
+  /**
+   * An admin retries a failed release. Only when the failed node request is terminal and was never
+   * broadcast; the retry is a new node request under the next attempt's key.
+   */
+  async retry(actor: Actor, orderId: string): Promise<Order> {
+    const order = await loadOrder(this.d.db, orderId);
+    if (order.status !== 'release_failed')
+      throw new OtcError(
+        'invalid-transition',
+        `order ${orderId} is ${order.status}, not release_failed`,
+        'status',
+      );
+    const previous =
+      order.releaseIdempotencyKey === null
+        ? undefined
+        : await this.d.custody.lookup(order.releaseIdempotencyKey);
+    if (
+      previous !== undefined &&
+      (!FAILED_NODE_STATUSES.includes(previous.nodeStatus) || previous.txHash !== undefined)
+    )
+      throw new OtcError(
+        'conflict',
+        `the previous node request ${previous.requestId} is ${previous.nodeStatus}${previous.txHash ? ` with transaction ${previous.txHash}` : ''}: not retried`,
+        'orderId',
+      );
+    const attempt =
+      (order.releaseIdempotencyKey?.match(/:release:(\d+)$/)?.[1]
+        ? Number(order.releaseIdempotencyKey.match(/:release:(\d+)$/)![1])
+        : 1) + 1;
+    return this.d.db.transaction(async (tx) => {
+      const o = await loadOrder(tx, orderId, { forUpdate: true });
+      await assertNotFrozen(tx, { asset: o.asset, clientId: o.clientId }, 'a release');
+      return applyTransition(tx, o, 'retry_release', actor, {
+        patch: {
+          releaseIdempotencyKey: releaseKey(orderId, attempt),
+          releaseRequestId: null,
+          releaseStatus: null,
+          txHash: null,
+          failureReason: null,
+          confirmations: 0,
+        },
+        detail: { attempt, previousRequest: previous?.requestId ?? null },
+      });
+    });
+  }
+}
