@@ -271,25 +271,10 @@ describe.each(DATABASE_KINDS)('ledger on %s', (kind) => {
     );
     expect(back.code).toBe('insufficient-balance');
 
-    // Without the flag the same debit goes through: the rule, not something else, refused it above.
-    const open = await pair({ fromNoOverdraft: false, funded: 10n });
-    await hold(db, {
-      id: uid('h'),
-      debit: open.from,
-      credit: open.to,
-      asset: open.asset,
-      amount: 7n,
-      code: 'test',
-    });
-    await hold(db, {
-      id: uid('h'),
-      debit: open.from,
-      credit: open.to,
-      asset: open.asset,
-      amount: 4n,
-      code: 'test',
-    });
-    expect(await balance(db, open.from)).toMatchObject({ available: -1n });
+    // With the flag cleared on this very account the same hold goes through: the rule refused it above.
+    await db.query('UPDATE otc_accounts SET no_overdraft = false WHERE id = $1', [p.from]);
+    await hold(db, { id: uid('h'), debit: p.from, credit: p.to, asset: p.asset, amount: 4n, code: 'test' });
+    expect(await balance(db, p.from)).toMatchObject({ debitsPending: 11n, available: -1n });
   });
 
   it('the database itself refuses an overdraft written around the ledger (CHECK otc_accounts_no_overdraft)', async () => {

@@ -35,6 +35,7 @@ import {
   atomically,
   findTransfer,
   hold,
+  lockAccountsInOrder,
   post,
   postPending,
   type Transfer,
@@ -55,6 +56,7 @@ export {
   balance,
   findTransfer,
   hold,
+  lockAccountsInOrder,
   orderTransfers,
   post,
   postPending,
@@ -171,6 +173,15 @@ export async function settleBuy(
   if (input.txHash !== undefined) checkLedgerId(input.txHash, 'txHash');
   const { orderId } = input;
   return atomically(q, async (tx) => {
+    await ensureAccount(tx, accountSpecs.externalChain(input.asset));
+    await ensureAccount(tx, accountSpecs.houseSales(input.fiat));
+    await lockAccountsInOrder(tx, [
+      accountIds.houseHot(input.asset),
+      accountIds.clientAsset(input.clientId, input.asset),
+      accountIds.externalChain(input.asset),
+      accountIds.clientAsset(input.clientId, input.fiat),
+      accountIds.houseSales(input.fiat),
+    ]);
     const held = await requireOpenReservation(tx, orderId);
     if (held.creditAccount !== accountIds.clientAsset(input.clientId, input.asset))
       throw invalid('clientId', `the reservation of order ${orderId} credits ${held.creditAccount}`);
@@ -179,8 +190,6 @@ export async function settleBuy(
       pendingId: held.id,
       amount: input.amount,
     });
-    await ensureAccount(tx, accountSpecs.externalChain(input.asset));
-    await ensureAccount(tx, accountSpecs.houseSales(input.fiat));
     const delivery = await post(tx, {
       id: buyTransferIds.deliver(orderId),
       debit: accountIds.clientAsset(input.clientId, input.asset),
@@ -314,6 +323,13 @@ export async function cancelBuy(
 ): Promise<{ reservation?: Transfer; refund?: Transfer }> {
   checkLedgerId(input.orderId, 'orderId');
   return atomically(q, async (tx) => {
+    await ensureAccount(tx, accountSpecs.externalBank(input.fiat));
+    const open = await openReservation(tx, input.orderId);
+    await lockAccountsInOrder(tx, [
+      ...(open ? [open.debitAccount, open.creditAccount] : []),
+      accountIds.clientAsset(input.clientId, input.fiat),
+      accountIds.externalBank(input.fiat),
+    ]);
     const posted = await tx.query<{ id: string }>(
       `SELECT r.id FROM otc_transfers r JOIN otc_transfers t ON t.id = r.pending_id
         WHERE t.order_id = $1 AND t.code = 'inventory_reservation' AND r.kind = 'post_pending'`,
@@ -325,7 +341,6 @@ export async function cancelBuy(
         `order ${input.orderId} was released (${posted.rows[0].id}); it cannot be cancelled`,
         'orderId',
       );
-    const open = await openReservation(tx, input.orderId);
     const reservation =
       open === undefined
         ? undefined

@@ -143,6 +143,18 @@ async function lockAccounts(
   return { debit: d, credit: c };
 }
 
+/**
+ * Locks every existing account of `ids` in sorted id order. A helper that makes several transfers in one
+ * transaction calls it first, so it never holds one account while waiting for another that a concurrent
+ * transaction, locking in the same order, already holds (no deadlock between recipe steps).
+ */
+export async function lockAccountsInOrder(tx: Queryable, ids: string[]): Promise<void> {
+  for (const [i, id] of ids.entries()) checkLedgerId(id, `accounts[${i}]`);
+  await tx.query('SELECT id FROM otc_accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [
+    [...new Set(ids)].sort(),
+  ]);
+}
+
 function insufficient(account: string, needed: bigint, available: bigint): OtcError {
   const code = account.startsWith('house:hot:') ? 'insufficient-inventory' : 'insufficient-balance';
   return new OtcError(code, `account ${account} has ${available} available, ${needed} needed`, 'amount', {
