@@ -6,15 +6,15 @@
 // The buy-order recipe (X the crypto asset, F the fiat currency, C the client, A the crypto amount):
 //   order accepted       hold  house:hot:X → client:C:X  A            ord:<id>:reserve   inventory_reservation
 //                        (house:hot:X is no_overdraft, so concurrent orders cannot oversell the hot wallet;
-//                         its `available` is the hot wallet minus every reservation not yet delivered)
+//                         its `available` is the hot wallet minus every reservation not yet delivered;
+//                         a re-quoted late payment reserves again as ord:<id>:reserve:<attempt>)
 //   fiat received        post  external:bank:F → client:C:F  received  ord:<id>:fiat:<evidence id>  fiat_received
-//                        (a re-quoted late payment reserves again: ord:<id>:reserve:<attempt>)
-//   release confirmed    postPending ord:<id>:reserve                 ord:<id>:reserve:post
+//   release confirmed    postPending the open reservation R           R:post
 //                        post  client:C:X → external:chain:X  A       ord:<id>:deliver   crypto_delivered
 //                        post  client:C:F → house:sales:F  fiat amount ord:<id>:sale     sale
 //                        (client:C:F is no_overdraft: an under-paid order cannot be settled)
 //   cancelled / expired / rejected before release
-//                        voidPending ord:<id>:reserve                 ord:<id>:reserve:void
+//                        voidPending the open reservation R           R:void
 //                        post  client:C:F → external:bank:F  what the order still holds
 //                                                                     ord:<id>:refund:<n>  fiat_refund
 //   over-payment         the excess is refunded the same way (refundOrderFiat after settleBuy)
