@@ -5,7 +5,9 @@
 // a signed policy (hot and cold tiers, an address book, a band needing two officers) and against a local
 // anvil, moves 1 ETH from the hot wallet with two approvals made through `coffer approve`'s code path
 // (local decode, local request digest), watches the nodes sign, broadcast and anvil confirm, and shows a
-// denied transfer with its explain trace; stops the cluster. Usage: pnpm demo [--json]
+// denied transfer with its explain trace; then starts the OTC desk service (its own process, embedded
+// database) and runs one buy order from quote to reconciled (scripts/otc-demo.ts); stops everything.
+// Usage: pnpm demo [--json]
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -24,6 +26,7 @@ import { type Anvil, startAnvil } from '../packages/chains/test/anvil.ts';
 import { approveRequest } from '../packages/cli/src/approve.ts';
 import { CofferClient, type RequestView } from '../packages/client/src/index.ts';
 import { DEV_DIR, type RunningCluster } from './cluster.ts';
+import { otcDemo } from './otc-demo.ts';
 
 const SCHEMES = ['ecdsa-secp256k1', 'schnorr-secp256k1-tr', 'eddsa-ed25519'] as const;
 const json = process.argv.includes('--json');
@@ -354,6 +357,9 @@ async function main(): Promise<void> {
     const transfers = await policyDemo(cluster, anvil, String(results[0]!.wallet));
     results.push({ transfers });
     failed ||= transfers.ok !== true;
+    const otc = await otcDemo(cluster, anvil, String(results[0]!.wallet), join(DEV_DIR, 'demo', 'otc'), say);
+    results.push({ otc });
+    failed ||= otc.ok !== true;
   } finally {
     await cluster.stop();
     await anvil.stop();
