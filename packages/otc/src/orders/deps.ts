@@ -29,7 +29,17 @@ export interface Custody {
   status(requestId: string): Promise<ReleaseStatus>;
   /** Confirmations of a transaction on the asset's chain (undefined: unknown to the chain). */
   confirmations(asset: AssetConfig, txHash: string): Promise<number | undefined>;
+  /** Balance of `address` on the asset's chain, base units (reconciliation of the hot wallet). */
+  balanceOf?(asset: AssetConfig, address: string): Promise<bigint>;
+  /**
+   * What the node request `requestId` transfers, as the nodes signed it (reconciliation compares it with
+   * the ledger's delivery). Without it, reconciliation lists every delivery as not verifiable.
+   */
+  releasedTransfer?(requestId: string): Promise<ReleasedTransfer>;
 }
+
+/** A node request's transfer intent: recipient, base units, token contract (none: native), tx hash. */
+export type ReleasedTransfer = { to: string; amount: bigint; contract?: string; txHash?: string };
 
 /** Destination screening: resolves when allowed; throws `screening-denied` or `screening-unavailable`. */
 export type ScreenDestination = (r: {
