@@ -7,10 +7,10 @@
 // entries. Rewriting the whole tail with fresh hashes is only detectable against a head recorded elsewhere
 // (`expectedHead`), as with any hash chain without signed checkpoints.
 import { createHash } from 'node:crypto';
+import { canonicalJson, isPlainObject, type JsonValue, toJsonValue } from '../canonical-json.ts';
 import { type Actor, ROLES } from '../config/types.ts';
 import type { Queryable } from '../db/database.ts';
 import { invalid, OtcError } from '../errors.ts';
-import { canonicalJson, isPlainObject, type JsonValue, toJsonValue } from './canonical-json.ts';
 import { redactSecrets } from './redact.ts';
 
 export type AuditEntry = {

@@ -9,7 +9,7 @@
 //     authorization, cookie, credential (webhookSecret, newPassword, x-api-key, Authorization, …), or
 //   - ENDS WITH one of SECRET_SUFFIXES: token, signature (accessToken, quoteToken, webhook-signature, …).
 // The suffix rule keeps harmless names such as `tokenContract` or `signatureCount`.
-import { isPlainObject } from './canonical-json.ts';
+import { isPlainObject } from '../canonical-json.ts';
 
 export const SECRET_PARTS: readonly string[] = [
   'secret',

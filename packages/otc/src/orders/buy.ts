@@ -5,7 +5,7 @@
 // transactions, never inside one.
 import { randomBytes } from 'node:crypto';
 import { parseEvmAddress } from '@coffer/chains/evm';
-import { checkPreTrade, recordDecision } from '../compliance/pretrade.ts';
+import { checkPreTrade, recordDecision, recordRefusal } from '../compliance/pretrade.ts';
 import type { Actor, AssetConfig } from '../config/types.ts';
 import type { Queryable } from '../db/database.ts';
 import { invalid, OtcError } from '../errors.ts';
@@ -54,53 +54,59 @@ export class BuyDesk {
   /** Accepts a firm quote: the order exists, the rate is locked and the inventory reserved. */
   async acceptQuote(actor: Actor, r: AcceptQuote): Promise<Order> {
     const orderId = `ord_${randomBytes(12).toString('hex')}`;
-    const created = await this.d.db.transaction(async (tx) => {
-      const quote = await consumeQuote(tx, {
-        token: r.quoteToken,
-        clientId: r.clientId,
-        orderId,
-        now: this.d.now(),
-        signingKey: this.d.config.quotes.signingKey,
-      });
-      if (quote.side !== 'buy')
-        throw new OtcError('quote-invalid', 'this quote is for a sell order', 'quoteToken');
-      const asset = assetConfig(this.d.config, quote.asset);
-      assertReleasable(asset);
-      const destination = parseDestination(asset, r.destination);
-      await assertNotFrozen(tx, { asset: asset.id, clientId: r.clientId }, 'a new order');
-      await checkPreTrade(tx, this.d, {
-        clientId: r.clientId,
-        side: 'buy',
-        asset: asset.id,
-        fiatCurrency: quote.fiatCurrency,
-        fiatAmount: quote.fiatAmount,
-        quoteId: quote.id,
-        orderId,
-      });
-      const threshold = this.d.config.deskApproval[quote.fiatCurrency];
-      const order = await insertOrder(
-        tx,
-        {
-          id: orderId,
-          side: 'buy',
+    const created = await this.d.db
+      .transaction(async (tx) => {
+        const quote = await consumeQuote(tx, {
+          token: r.quoteToken,
           clientId: r.clientId,
-          quoteId: quote.id,
+          orderId,
+          now: this.d.now(),
+          signingKey: this.d.config.quotes.signingKey,
+        });
+        if (quote.side !== 'buy')
+          throw new OtcError('quote-invalid', 'this quote is for a sell order', 'quoteToken');
+        const asset = assetConfig(this.d.config, quote.asset);
+        assertReleasable(asset);
+        const destination = parseDestination(asset, r.destination);
+        await assertNotFrozen(tx, { asset: asset.id, clientId: r.clientId }, 'a new order');
+        await checkPreTrade(tx, this.d, {
+          clientId: r.clientId,
+          side: 'buy',
           asset: asset.id,
-          chain: asset.chain,
-          amount: quote.amount,
           fiatCurrency: quote.fiatCurrency,
           fiatAmount: quote.fiatAmount,
-          priceMinor: quote.priceMinor,
-          destination,
-          paymentReference: newPaymentReference(),
-          paymentDeadline: new Date(this.d.now() + this.d.config.payments.windowMs),
-          deskApprovalRequired: threshold !== undefined && quote.fiatAmount >= threshold,
-        },
-        actor,
-      );
-      await reserveInventory(tx, { orderId, clientId: r.clientId, asset: asset.id, amount: quote.amount });
-      return applyTransition(tx, order, 'submit', SYSTEM);
-    });
+          quoteId: quote.id,
+          orderId,
+        });
+        const threshold = this.d.config.deskApproval[quote.fiatCurrency];
+        const order = await insertOrder(
+          tx,
+          {
+            id: orderId,
+            side: 'buy',
+            clientId: r.clientId,
+            quoteId: quote.id,
+            asset: asset.id,
+            chain: asset.chain,
+            amount: quote.amount,
+            fiatCurrency: quote.fiatCurrency,
+            fiatAmount: quote.fiatAmount,
+            priceMinor: quote.priceMinor,
+            destination,
+            paymentReference: newPaymentReference(),
+            paymentDeadline: new Date(this.d.now() + this.d.config.payments.windowMs),
+            deskApprovalRequired: threshold !== undefined && quote.fiatAmount >= threshold,
+          },
+          actor,
+        );
+        await reserveInventory(tx, { orderId, clientId: r.clientId, asset: asset.id, amount: quote.amount });
+        return applyTransition(tx, order, 'submit', SYSTEM);
+      })
+      .catch(async (e: unknown) => {
+        // The refusal's decision row went with the rolled-back transaction: record it again.
+        await recordRefusal(this.d.db, { clientId: r.clientId, orderId }, e);
+        throw e;
+      });
     return this.screen(created);
   }
 

@@ -3,7 +3,7 @@
 // webhook dispatcher (webhooks/deliver.ts) delivers the rows; the row id is the event id, the same on every
 // retry and resend, so the backend can deduplicate on `webhook-id`.
 import { randomBytes } from 'node:crypto';
-import { canonicalJson, isPlainObject, type JsonValue, toJsonValue } from '../audit/canonical-json.ts';
+import { canonicalJson, isPlainObject, type JsonValue, toJsonValue } from '../canonical-json.ts';
 import type { Queryable } from '../db/database.ts';
 import { invalid } from '../errors.ts';
 

@@ -8,9 +8,9 @@
 // `mid` is a decimal string of fiat minor units per whole crypto unit (USD cents per 1 ETH).
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { canonicalJson } from '../canonical-json.ts';
 import { OtcError } from '../errors.ts';
 import { parseAmount } from '../money.ts';
-import { canonicalJson } from './canonical.ts';
 
 export const PRICE_TABLE_FORMAT = 'coffer-prices/1';
 const MAX_ENTRIES = 10_000;

@@ -3,8 +3,8 @@
 // another quote or another client's, and only the desk (holding the key) can mint one. The token is a
 // bearer secret: it is never logged or put into an error message.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { canonicalJson } from '../canonical-json.ts';
 import { OtcError } from '../errors.ts';
-import { canonicalJson } from '../pricing/canonical.ts';
 
 export const QUOTE_TOKEN_DOMAIN = 'coffer-otc-quote/1';
 export const QUOTE_ID = /^q_[0-9a-f]{32}$/;

@@ -10,7 +10,7 @@
 // which a long transaction would block). If the instance dies mid-attempt the lease runs out and another
 // one retries: delivery is at least once, and the receiver deduplicates on `webhook-id`.
 import { Webhook } from 'standardwebhooks';
-import { canonicalJson } from '../audit/canonical-json.ts';
+import { canonicalJson } from '../canonical-json.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { invalid, OtcError } from '../errors.ts';
 import { jitteredDelayMs, MAX_DELIVERY_ATTEMPTS } from './schedule.ts';

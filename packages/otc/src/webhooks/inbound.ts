@@ -12,7 +12,7 @@
 // thrown, or the rail will keep retrying it.
 import { timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { isPlainObject } from '../audit/canonical-json.ts';
+import { isPlainObject } from '../canonical-json.ts';
 import type { Queryable } from '../db/database.ts';
 import { invalid, OtcError } from '../errors.ts';
 import { parseAmount } from '../money.ts';

@@ -1,7 +1,7 @@
 // Canonical JSON: object keys sorted, no whitespace, only JSON values (a bigint is written as its decimal
-// string). Equal values always serialise to the same bytes, so the audit chain can hash them and the
-// webhook body is byte-identical on every retry. Anything that is not plain data is refused, never dropped.
-import { invalid } from '../errors.ts';
+// string). Equal values always serialise to the same bytes, so the audit chain can hash them, the price
+// table and firm-quote tokens can be signed over them, and the webhook body is byte-identical on every retry. Anything that is not plain data is refused, never dropped.
+import { invalid } from './errors.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
