@@ -459,6 +459,12 @@ const GROUPS = ['node', 'wallet', 'request', 'session', 'peer', 'audit', 'approv
 /** Runs one command line; returns the exit code. Never throws. */
 export async function run(argv: string[], io: Io): Promise<number> {
   const json = argv.includes('--json');
+  const otc = argv.findIndex((a) => a !== '--json');
+  if (argv[otc] === 'otc')
+    return (await import('./otc.ts')).runOtc(
+      argv.filter((_, i) => i !== otc),
+      io,
+    );
   try {
     const { name, rest } = commandName(argv);
     if (name === undefined) {
@@ -1094,6 +1100,7 @@ function help(): string {
     'API commands: --url (or COFFER_URL), --api-key | --api-key-file (or COFFER_API_KEY), --timeout-ms',
     'approve / veto / policy sign: --key FILE, passphrase from --passphrase-file or COFFER_APPROVER_PASSPHRASE',
     'exit codes: 0 ok, 1 operation failed, 2 usage error, 3 cannot reach the node',
+    'OTC desk commands: coffer otc --help',
     '',
   ].join('\n');
 }

@@ -54,7 +54,8 @@ class StandInNodes implements Custody {
     return this.hotBalance;
   }
   async releasedTransfer(requestId: string): Promise<ReleasedTransfer> {
-    const s = await this.status(requestId);
+    const s = [...this.byKey.values()].find((x) => x.requestId === requestId);
+    if (s === undefined) throw new Error(`no request ${requestId}`);
     return { to: s.to, amount: s.amount, ...(s.txHash !== undefined ? { txHash: s.txHash } : {}) };
   }
 }
@@ -114,6 +115,20 @@ describe.each(DATABASE_KINDS)('records routes on %s', (kind) => {
   afterAll(async () => {
     await t.close();
     await db.close();
+  });
+
+  it('lists the configured assets and fiat currencies with their decimals', async () => {
+    const r = await t.call('GET', '/v1/assets', 'olivia');
+    expect(r.body).toEqual({
+      assets: [
+        { id: 'ETH', chain: 'evm', decimals: 18 },
+        { id: 'BTC', chain: 'bitcoin', decimals: 8 },
+      ],
+      fiat: [
+        { code: 'USD', decimals: 2 },
+        { code: 'EUR', decimals: 2 },
+      ],
+    });
   });
 
   it('lists ledger accounts with posted, pending and available as decimal strings, filtered', async () => {

@@ -38,6 +38,20 @@ function windowOf(q: { from: string; to: string }): Window {
 }
 
 export function registerRecordRoutes(app: OtcApp, desk: Desk): void {
+  app.get(
+    '/v1/assets',
+    {
+      config: { roles: ['backend', 'ops-maker', 'ops-checker', ...READERS] },
+      schema: {
+        summary:
+          'The configured crypto assets and fiat currencies with their decimals, to read the base and minor units of the records',
+      },
+    },
+    async () => ({
+      assets: desk.config.assets.map((a) => ({ id: a.id, chain: a.chain, decimals: a.decimals })),
+      fiat: desk.config.fiat.map((f) => ({ code: f.code, decimals: f.decimals })),
+    }),
+  );
   registerLedgerRoutes(app, desk);
   registerReconciliationRoutes(app, desk);
   registerReportRoutes(app, desk);
