@@ -26,6 +26,7 @@ import {
 } from '@coffer/client';
 import type { AssetConfig, OtcConfig } from '../config/types.ts';
 import { invalid, OtcError } from '../errors.ts';
+import type { ReleasedTransfer } from '../orders/deps.ts';
 import { checkAddress, EvmReader } from './evm.ts';
 
 export type CustodyConfig = OtcConfig['custody'];
@@ -168,6 +169,24 @@ export class CustodyClient {
 
   /** The request as the node furthest along reports it (peers may lag behind the coordinator). */
   async status(requestId: string): Promise<ReleaseStatus> {
+    return toStatus(await this.#furthestView(requestId));
+  }
+
+  /** What the nodes decoded and signed for a request (their intent, not the desk's description). */
+  async releasedTransfer(requestId: string): Promise<ReleasedTransfer> {
+    const view = await this.#furthestView(requestId);
+    if (view.intent === null || view.intent === undefined)
+      throw new OtcError('custody-error', `node request ${requestId} is not a transfer`, 'requestId');
+    return {
+      to: view.intent.to,
+      amount: BigInt(view.intent.amount),
+      ...(view.intent.asset.contract !== undefined ? { contract: view.intent.asset.contract } : {}),
+      ...(view.txHash ? { txHash: view.txHash } : {}),
+    };
+  }
+
+  /** The view of the node furthest along (peers may lag behind the coordinator). */
+  async #furthestView(requestId: string): Promise<RequestView> {
     if (typeof requestId !== 'string' || !REQUEST_ID.test(requestId))
       throw invalid('requestId', 'must look like req-<24 hex>');
     const answers = await Promise.allSettled(this.#nodes.map((n) => n.request(requestId)));
@@ -184,7 +203,7 @@ export class CustodyClient {
       throw noNodeAnswered(problems);
     }
     views.sort((a, b) => PROGRESS[b.status] - PROGRESS[a.status]);
-    return toStatus(views[0]!);
+    return views[0]!;
   }
 
   /**
