@@ -3,9 +3,11 @@
 //   BENCH_ITERATIONS   timed runs per case (default 9)
 //   BENCH_MAX_CASE_MS  time budget per case in ms (default 15000): no further run starts if it would
 //                      end past the budget, so multi-second DKG cases report fewer iterations
-//   BENCH_ONLY         comma-separated sections to run: frost, ecdsa, policy, cluster (default: all)
+//   BENCH_ONLY         comma-separated sections to run: frost, ecdsa, policy, cluster, otc (default: all)
 //   BENCH_CLUSTER_SIGNINGS / _SECONDS / _CONCURRENCY / _WARMUP / _POOL / _DURABILITY  cluster section (see bench/cluster.ts)
 //   BENCH_POLICY_REQUESTS / BENCH_POLICY_SECONDS                policy section (see bench/policy.ts)
+//   BENCH_OTC_QUOTE_SECONDS / _CONCURRENCY / _TRANSITIONS / _TRANSITION_BATCH / _ORDERS / _SIGNINGS /
+//   _POOL / _DATABASES                                          otc section (see bench/otc.ts)
 //   BENCH_OUT          also write the JSON document to this file (pnpm itself prints its script
 //                      banner on stdout unless run as `pnpm -s bench`)
 import { writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { resolve } from 'node:path';
 import { clusterSettings, runCluster } from './cluster.ts';
 import { runEcdsa } from './ecdsa.ts';
 import { runFrost } from './frost.ts';
+import { otcSettings, runOtc } from './otc.ts';
 import { policySettings, runPolicy } from './policy.ts';
 import { errorMessage, positiveInt } from './stats.ts';
 import { type BenchSettings, log } from './timing.ts';
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
   const sections = parseSections(process.env.BENCH_ONLY);
   const cluster = sections.has('cluster') ? clusterSettings(process.env) : undefined;
   const policy = sections.has('policy') ? policySettings(process.env) : undefined;
+  const otc = sections.has('otc') ? otcSettings(process.env) : undefined;
   const started = Date.now();
   const cpus = os.cpus();
   const meta = {
@@ -47,11 +51,11 @@ async function main(): Promise<void> {
     sections: [...sections].join(', '),
     versions: packageVersions(),
     units:
-      'Times in ms (medianMs, minMs, maxMs over `iterations` timed runs; policy and cluster: count, p50Ms, p99Ms (nearest-rank percentiles), meanMs, minMs, maxMs); sizes in bytes; rates per second.',
+      'Times in ms (medianMs, minMs, maxMs over `iterations` timed runs; policy, cluster and otc: count, p50Ms, p99Ms (nearest-rank percentiles), meanMs, minMs, maxMs); sizes in bytes; rates per second.',
     ratios:
       'Each ratio is coffer / peer of the named figures; `met` is value <= target (lower is better); an unmeasured side gives value null, met false and an error.',
     targets:
-      'Each entry of `targets` compares one measured figure (policy, cluster) with the bound an issue sets (`comparison` <= or >=); `met` is false when the figure is missing or skipped, or when a condition of the target (run length, number of signings) was not met in this run (`note` says which).',
+      'Each entry of `targets` compares one measured figure (policy, cluster, otc) with the bound an issue sets (`comparison` <= or >=); `met` is false when the figure is missing or skipped, or when a condition of the target (run length, number of signings) was not met in this run (`note` says which).',
     licence:
       '@silencelaboratories/dkls-wasm-ll-node is under a non-commercial licence and is used here for benchmarking only.',
   };
@@ -61,10 +65,12 @@ async function main(): Promise<void> {
   const ecdsa = sections.has('ecdsa') ? await runEcdsa(settings) : undefined;
   const policySection = policy ? await section('policy', async () => runPolicy(policy)) : undefined;
   const clusterSection = cluster ? await section('cluster', () => runCluster(cluster)) : undefined;
+  const otcSection = otc ? await section('otc', () => runOtc(otc)) : undefined;
   const ratios = { ...frost?.ratios, ...ecdsa?.ratios };
   const targets = {
     ...(policySection && 'targets' in policySection ? policySection.targets : {}),
     ...(clusterSection && 'targets' in clusterSection ? clusterSection.targets : {}),
+    ...(otcSection && 'targets' in otcSection ? otcSection.targets : {}),
   };
   const document = {
     meta: {
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
     ecdsa: ecdsa && { includes: ecdsa.includes, sizes: ecdsa.sizes },
     policy: policySection,
     cluster: clusterSection,
+    otc: otcSection,
     ratios,
     targets,
   };
@@ -95,7 +102,7 @@ async function main(): Promise<void> {
   );
 }
 
-const SECTIONS = ['frost', 'ecdsa', 'policy', 'cluster'] as const;
+const SECTIONS = ['frost', 'ecdsa', 'policy', 'cluster', 'otc'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseSections(raw: string | undefined): Set<Section> {
