@@ -149,32 +149,54 @@ describe('money-loss faults of the OTC service process with real signer nodes', 
     expect(proxy.creates()).toBe(1);
   });
 
-  it('a release attempted during an emergency freeze: desk approval refused with 423, no node request under the order’s key; after the freeze is lifted the release proceeds', async () => {
-    // Desk approval from 2,000.00 USD: a 0.9 ETH order (no approvals at the nodes) needs an ops checker.
-    const { svc } = await deskOn({ deskApprovalUsdCents: 200_000n });
-    const to = w.customers[6]!;
-    const amount = (9n * ETH) / 10n;
-    const id = await paidOrder(svc, 'fault-freeze', amount, to);
+  it('a release attempted during an emergency freeze: desk approval refused with 423 and the worker creates no node request, even for an order already releasing without one; after the freeze is lifted both releases proceed', async () => {
+    // Desk approval from 2,000.00 USD: a 0.9 ETH order (no approvals at the nodes) needs an ops checker,
+    // a 0.1 ETH order does not. The proxy holds node 0's creates (the first node the service creates on).
+    const proxy = await proxyFor(0, 'hold-create');
+    const { svc } = await deskOn({
+      deskApprovalUsdCents: 200_000n,
+      custody: { nodes: [proxy.url, w.nodeUrls[1]!, w.nodeUrls[2]!], requestTimeoutMs: 2_000, pollMs: 100 },
+    });
+    // Order B is released by the worker at once; its create goes unanswered: releasing, no node request.
+    const toB = w.customers[8]!;
+    const b = await paidOrder(svc, 'fault-freeze-b', ETH / 10n, toB);
+    await until('order B’s first create', () => proxy.creates() >= 1);
+    // Order A waits for the desk approval.
+    const toA = w.customers[6]!;
+    const a = await paidOrder(svc, 'fault-freeze-a', (9n * ETH) / 10n, toA);
+    expect((await svc.call('GET', `/v1/orders/${a}`, 'audrey')).body.status).toBe('awaiting_release');
+
     const frozen = await svc.call('POST', '/v1/freezes', 'adam', { scope: 'desk', reason: 'incident drill' });
     expect(frozen.status, JSON.stringify(frozen.body)).toBe(201);
-    const refused = await svc.call('POST', `/v1/orders/${id}/desk-approval`, 'oscar', {});
+    // Creates already past the freeze check when it committed end (time out) and never reach the node;
+    // from now on the node is reachable again.
+    await new Promise((r) => setTimeout(r, 3_000));
+    proxy.dropHeld();
+    proxy.mode = 'pass';
+    const createsAtFreeze = proxy.creates();
+
+    const refused = await svc.call('POST', `/v1/orders/${a}/desk-approval`, 'oscar', {});
     expect(refused.status).toBe(423);
     expect(refused.body.code).toBe('frozen');
-    // Two worker ticks at least: nothing goes to the nodes while frozen.
+    // Two worker ticks at least: order B is looked up, found nowhere, and not created while frozen.
     await new Promise((r) => setTimeout(r, 2_500));
-    const waiting = (await svc.call('GET', `/v1/orders/${id}`, 'audrey')).body;
-    expect(waiting.status).toBe('awaiting_release');
-    expect(await nodeRequestsUnder(`otc:${id}:release`)).toEqual(new Set());
-    expect(await transactionsBetween(w.anvil, w.hotAddress, to)).toEqual([]);
+    expect((await svc.call('GET', `/v1/orders/${a}`, 'audrey')).body.status).toBe('awaiting_release');
+    const stuck = (await svc.call('GET', `/v1/orders/${b}`, 'audrey')).body;
+    expect([stuck.status, (stuck.release as Record<string, unknown>).requestId]).toEqual(['releasing', null]);
+    expect(proxy.creates()).toBe(createsAtFreeze);
+    for (const id of [a, b]) expect(await nodeRequestsUnder(`otc:${id}:release`)).toEqual(new Set());
+    expect(await transactionsBetween(w.anvil, w.hotAddress, toA)).toEqual([]);
+    expect(await transactionsBetween(w.anvil, w.hotAddress, toB)).toEqual([]);
 
     const lifted = await svc.call('POST', '/v1/freezes/lift', 'adam', {
       scope: 'desk',
       reason: 'drill over',
     });
     expect([lifted.status, lifted.body.lifted]).toEqual([200, true]);
-    const approved = await svc.call('POST', `/v1/orders/${id}/desk-approval`, 'oscar', {});
+    const approved = await svc.call('POST', `/v1/orders/${a}/desk-approval`, 'oscar', {});
     expect(approved.status, JSON.stringify(approved.body)).toBe(200);
-    await expectOneTransfer(svc, id, to, amount);
+    await expectOneTransfer(svc, a, toA, (9n * ETH) / 10n);
+    await expectOneTransfer(svc, b, toB, ETH / 10n);
   });
 
   it('two service processes on one PostgreSQL database receive the same bank payment at the same instant: one 201 and one 409, one paid order, one transfer on chain — double release from a replayed payment', async () => {

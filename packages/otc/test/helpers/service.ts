@@ -207,13 +207,15 @@ export type NodeProxy = {
   answered(): number;
   /** Sends the held creates to the node, one after the other; resolves when the node answered them all. */
   forwardHeld(): Promise<void>;
+  /** Drops the held creates: the node never sees them, the desk sees its connection reset. */
+  dropHeld(): number;
   close(): Promise<void>;
 };
 
 export async function nodeProxy(target: string, mode: ProxyMode): Promise<NodeProxy> {
   let creates = 0;
   let answered = 0;
-  const held: (() => Promise<void>)[] = [];
+  const held: { forward: () => Promise<void>; drop: () => void }[] = [];
   const toNode = async (req: IncomingMessage, body: string) => {
     const res = await fetch(`${target}${req.url}`, {
       method: req.method ?? 'GET',
@@ -235,7 +237,12 @@ export async function nodeProxy(target: string, mode: ProxyMode): Promise<NodePr
     creates: () => creates,
     answered: () => answered,
     async forwardHeld() {
-      for (const f of held.splice(0)) await f();
+      for (const h of held.splice(0)) await h.forward();
+    },
+    dropHeld() {
+      const dropped = held.splice(0);
+      for (const h of dropped) h.drop();
+      return dropped.length;
     },
     async close() {
       server.closeAllConnections();
@@ -252,7 +259,7 @@ export async function nodeProxy(target: string, mode: ProxyMode): Promise<NodePr
     const lost = () => {
       res.destroy();
     };
-    if (proxy.mode === 'hold-create') held.push(() => forward().catch(lost));
+    if (proxy.mode === 'hold-create') held.push({ forward: () => forward().catch(lost), drop: lost });
     else void forward().catch(lost);
   };
   const server: Server = createServer((req, res) => {
