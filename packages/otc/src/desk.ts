@@ -47,7 +47,7 @@ export async function openDesk(config: OtcConfig, opts: OpenDeskOptions = {}): P
   const now = opts.now ?? Date.now;
   const prices = createPriceSource(config.pricing.source, now);
   const screening = createScreening(config.compliance);
-  const custody = opts.custody ?? new CustodyClient(config.custody);
+  const custody = opts.custody ?? new CustodyClient(config.custody, config.assets);
   const deps = {
     db,
     config,

@@ -85,11 +85,12 @@ export class OtcError extends Error {
   }
 
   toJSON(): Record<string, unknown> {
+    // Details first, so none of them can replace the code, message or field.
     return {
+      ...(this.extra ?? {}),
       code: this.code,
       message: this.message,
       ...(this.field !== undefined ? { field: this.field } : {}),
-      ...(this.extra ?? {}),
     };
   }
 }

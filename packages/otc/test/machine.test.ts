@@ -41,6 +41,7 @@ const EXPECTED: Array<[string, string, string, Cause[]]> = [
   ['releasing', 'custody_failed', 'release_failed', ['system']],
   ['confirming', 'custody_confirmed', 'completed', ['system']],
   ['confirming', 'custody_failed', 'release_failed', ['system']],
+  ['release_failed', 'custody_broadcast', 'confirming', ['system']],
   ['release_failed', 'retry_release', 'releasing', ['admin']],
   ['release_failed', 'cancel', 'cancelled', ['admin']],
   ['completed', 'reconcile', 'reconciled', ['system', 'compliance', 'admin']],

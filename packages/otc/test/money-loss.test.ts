@@ -261,14 +261,41 @@ describe.each(DATABASE_KINDS)('money-loss regressions on %s', (kind) => {
       exception: 'claimed_not_received',
     });
     expect((await getOrder(t, unclaimed.id)).status).toBe('expired');
-    // The money was on its way: it arrives after the window and the order is paid at its locked rate.
-    const paid = await recordEvidence(t, order, { bankReference: 'CLAIMED-1' });
+    // The money was on its way: sent inside the window, it arrives after it and the order is paid at
+    // its locked rate (the claim froze the window).
+    const sentAt = Date.parse(String(order.paymentDeadline)) - MINUTE;
+    const paid = await recordEvidence(t, order, { bankReference: 'CLAIMED-1', atMs: sentAt });
     expect(paid.body.outcome).toBe('paid');
     expect(paid.body.order).toMatchObject({
       status: 'awaiting_release',
       exception: null,
       fiatAmount: '301500',
     });
+  });
+
+  it('claimed but paid late: a transfer sent after the window is a late payment, never paid at the held rate', async () => {
+    const { order } = await placeOrder(t, 'c-claimed-late', ETH);
+    await t.call('POST', `/v1/orders/${order.id}/claim-payment`, 'desk-backend', {
+      clientId: 'c-claimed-late',
+    });
+    t.clock.now += t.config.payments.windowMs + MINUTE;
+    const late = await recordEvidence(t, order, { bankReference: 'CLAIMED-LATE-1' });
+    expect(late.body.outcome).toBe('exception');
+    expect(late.body.order).toMatchObject({ status: 'payment_claimed', exception: 'late_payment' });
+    const refunded = await t.call('POST', `/v1/orders/${order.id}/resolve-exception`, 'olivia', {
+      resolution: 'refund',
+    });
+    expect(refunded.body).toMatchObject({ status: 'cancelled', exception: null });
+  });
+
+  it('claim after the window: a customer cannot claim payment once the window has ended', async () => {
+    const { order } = await placeOrder(t, 'c-claim-after', ETH);
+    t.clock.now += t.config.payments.windowMs + MINUTE;
+    const claimed = await t.call('POST', `/v1/orders/${order.id}/claim-payment`, 'desk-backend', {
+      clientId: 'c-claim-after',
+    });
+    expect(claimed.status).toBe(409);
+    expect(claimed.body.code).toBe('invalid-transition');
   });
 
   it('claimed but never received: ops cancel it and the reservation is released', async () => {

@@ -63,14 +63,16 @@ export async function upsertClient(
     throw invalid('kycTier', `must be a configured tier (${deps.tiers.map((t) => t.id).join(', ')})`);
   if (typeof country !== 'string' || !isCountryCode(country))
     throw invalid('country', 'must be an ISO 3166-1 alpha-2 code in upper case (DE, US, …)');
-  const status = input.status ?? 'active';
-  if (status !== 'active' && status !== 'suspended') throw invalid('status', 'must be active or suspended');
+  const status = input.status;
+  if (status !== undefined && status !== 'active' && status !== 'suspended')
+    throw invalid('status', 'must be active or suspended');
+  // An update that names no status keeps the current one: a suspension stands until someone lifts it.
   const r = await q.query<ClientRow>(
-    `INSERT INTO otc_clients (id, kyc_tier, country, status) VALUES ($1, $2, $3, $4)
+    `INSERT INTO otc_clients (id, kyc_tier, country, status) VALUES ($1, $2, $3, COALESCE($4, 'active'))
      ON CONFLICT (id) DO UPDATE SET kyc_tier = EXCLUDED.kyc_tier, country = EXCLUDED.country,
-       status = EXCLUDED.status, version = otc_clients.version + 1, updated_at = now()
+       status = COALESCE($4, otc_clients.status), version = otc_clients.version + 1, updated_at = now()
      RETURNING *`,
-    [id, kycTier, country, status],
+    [id, kycTier, country, status ?? null],
   );
   return fromRow(r.rows[0]!);
 }

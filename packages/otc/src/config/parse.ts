@@ -245,7 +245,8 @@ export function loadConfigFile(
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw invalid('config', `${path} is not valid JSON: ${(e as Error).message}`);
+    // Not the parser's message: it quotes the text around the error, which may be a secret.
+    throw invalid('config', `${path} is not valid JSON`);
   }
   return parseConfig(json, { baseDir: dirname(resolve(path)), env });
 }

@@ -49,6 +49,17 @@ export class EvmReader {
     };
   }
 
+  /** What the transaction cost its sender in wei (gasUsed × effectiveGasPrice); undefined before it is mined. */
+  async fee(txHash: string): Promise<bigint | undefined> {
+    if (!TX_HASH.test(txHash)) throw invalid('txHash', 'must be 0x and 64 lowercase hex digits');
+    const receipt = (await this.#call('eth_getTransactionReceipt', [txHash])) as Record<
+      string,
+      unknown
+    > | null;
+    if (receipt === null) return undefined;
+    return quantity(receipt.gasUsed, 'gasUsed') * quantity(receipt.effectiveGasPrice, 'effectiveGasPrice');
+  }
+
   /** Native balance in wei. */
   async balance(address: string): Promise<bigint> {
     const holder = checkAddress(address, 'address');

@@ -91,7 +91,12 @@ export function releaseIdempotencyKey(orderId: string, attempt = 1): string {
 }
 
 type Found = { view: RequestView; node: string };
-type Lookup = { found?: Found; answered: Set<string>; problems: string[] };
+/** Every node's answer for a key: who answered, what failed, and each view found (all nodes, not the first). */
+type Lookup = { found?: Found; answered: Set<string>; problems: string[]; views: RequestView[] };
+
+/** Statuses after which a signature exists: a request that reached one may be on chain. */
+const SIGNED_OR_LATER = ['signed', 'broadcast', 'confirmed'];
+const ENDED_UNSIGNED = ['failed', 'denied', 'cancelled', 'expired'];
 
 export class CustodyClient {
   readonly #nodes: CofferClient[];
@@ -101,7 +106,11 @@ export class CustodyClient {
   /** Idempotency key → URL of the node whose create went unanswered (see the file's comment). */
   readonly #uncertain = new Map<string, string>();
 
-  constructor(config: CustodyConfig) {
+  /** The desk's assets: where the native asset of a chain is found for network fees. */
+  readonly #assets: readonly AssetConfig[];
+
+  constructor(config: CustodyConfig, assets: readonly AssetConfig[] = []) {
+    this.#assets = assets;
     const c = checkConfig(config);
     this.#timeoutMs = c.requestTimeoutMs;
     this.#pollMs = c.pollMs;
@@ -167,6 +176,29 @@ export class CustodyClient {
     return undefined;
   }
 
+  /**
+   * Whether the request under `idempotencyKey` provably never produced a signature, so a new attempt or
+   * a refund cannot pay twice: every node must answer, and none may show a transaction, a signed status
+   * in its history, or a request still alive. A peer that missed the coordinator's notices alone is not
+   * enough, which is why a single answer never decides.
+   */
+  async neverSigned(idempotencyKey: string): Promise<{ proven: boolean; reason: string }> {
+    const seen = await this.#lookupAll(idempotencyKey);
+    const silent = this.#nodes.filter((n) => !seen.answered.has(n.url)).map((n) => n.url);
+    if (silent.length > 0) return { proven: false, reason: `no answer from ${silent.join(', ')}` };
+    for (const v of seen.views) {
+      if (v.txHash !== null) return { proven: false, reason: `request ${v.id} has transaction ${v.txHash}` };
+      if (v.history.some((h) => SIGNED_OR_LATER.includes(h.status)) || SIGNED_OR_LATER.includes(v.status))
+        return { proven: false, reason: `request ${v.id} was signed` };
+      if (!ENDED_UNSIGNED.includes(v.status))
+        return { proven: false, reason: `request ${v.id} is still ${v.status}` };
+    }
+    return {
+      proven: true,
+      reason: `${seen.views.length} view(s) on ${this.#nodes.length} node(s), none signed`,
+    };
+  }
+
   /** The request as the node furthest along reports it (peers may lag behind the coordinator). */
   async status(requestId: string): Promise<ReleaseStatus> {
     return toStatus(await this.#furthestView(requestId));
@@ -218,6 +250,26 @@ export class CustodyClient {
     return tx.state === 'included' ? tx.confirmations : 0;
   }
 
+  /**
+   * The network fee a release paid, in the chain's native asset as the desk configures it (ETH for an
+   * ERC-20 release from the same hot wallet); undefined while unknown or when no native asset is set up.
+   */
+  async networkFee(
+    asset: AssetConfig,
+    txHash: string,
+  ): Promise<{ asset: string; amount: bigint } | undefined> {
+    const native = this.#assets.find(
+      (a) =>
+        a.chain === asset.chain &&
+        a.network === asset.network &&
+        a.kind === 'native' &&
+        a.hotAddress.toLowerCase() === asset.hotAddress.toLowerCase(),
+    );
+    if (native === undefined || asset.chain !== 'evm') return undefined;
+    const amount = await this.#reader(asset).fee(txHash.toLowerCase());
+    return amount === undefined ? undefined : { asset: native.id, amount };
+  }
+
   /** Balance of `address` in `asset` (native or ERC-20), base units: for reconciliation. */
   async balanceOf(asset: AssetConfig, address: string): Promise<bigint> {
     const reader = this.#reader(asset);
@@ -235,7 +287,7 @@ export class CustodyClient {
   /** Asks every node at once; two different requests under one key are refused, never picked from. */
   async #lookupAll(key: string): Promise<Lookup> {
     const answers = await Promise.allSettled(this.#nodes.map((n) => n.requestByIdempotencyKey(key)));
-    const out: Lookup = { answered: new Set(), problems: [] };
+    const out: Lookup = { answered: new Set(), problems: [], views: [] };
     for (const [i, a] of answers.entries()) {
       const url = this.#nodes[i]!.url;
       if (a.status === 'rejected') {
@@ -244,6 +296,7 @@ export class CustodyClient {
       }
       out.answered.add(url);
       if (a.value === undefined) continue;
+      out.views.push(a.value);
       if (out.found && out.found.view.id !== a.value.id)
         throw new OtcError(
           'custody-error',

@@ -350,6 +350,43 @@ export async function cancelBuy(
   });
 }
 
+/**
+ * The network fee a release paid from the hot wallet: house:hot:N → house:fees:N in the chain's native
+ * asset N, once per order. When the hot wallet's available balance cannot cover it (all of it reserved),
+ * nothing is booked and reconciliation lists the drift for an operator; completion never waits on it.
+ */
+export async function bookNetworkFee(
+  q: Queryable,
+  input: { orderId: string; asset: string; amount: bigint; txHash: string },
+): Promise<Transfer | undefined> {
+  checkLedgerId(input.orderId, 'orderId');
+  checkAsset(input.asset, 'asset');
+  checkPositive(input.amount, 'amount');
+  return atomically(q, async (tx) => {
+    await ensureAccount(tx, accountSpecs.houseHot(input.asset));
+    await ensureAccount(tx, accountSpecs.houseFees(input.asset));
+    await tx.query('SAVEPOINT network_fee');
+    try {
+      const t = await post(tx, {
+        id: `ord:${input.orderId}:fee`,
+        debit: accountIds.houseHot(input.asset),
+        credit: accountIds.houseFees(input.asset),
+        asset: input.asset,
+        amount: input.amount,
+        orderId: input.orderId,
+        code: 'network_fee',
+        detail: { txHash: input.txHash },
+      });
+      await tx.query('RELEASE SAVEPOINT network_fee');
+      return t;
+    } catch (e) {
+      if (!(e instanceof OtcError) || e.code !== 'insufficient-inventory') throw e;
+      await tx.query('ROLLBACK TO SAVEPOINT network_fee');
+      return undefined;
+    }
+  });
+}
+
 /** An operator moved crypto into the hot wallet (the chain transaction is the reference). */
 export async function fundInventory(
   q: Queryable,

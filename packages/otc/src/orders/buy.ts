@@ -11,8 +11,9 @@ import type { Queryable } from '../db/database.ts';
 import { invalid, OtcError } from '../errors.ts';
 import { cancelBuy, orderFiatHeld, reserveInventory } from '../ledger/ledger.ts';
 import { consumeQuote } from '../quotes/quotes.ts';
-import { assertReleasable, assetConfig, type BuyDeskDeps } from './deps.ts';
+import { assertReleasable, assetConfig, type BuyDeskDeps, deskApprovalRequired } from './deps.ts';
 import { assertNotFrozen } from './freeze.ts';
+import { assertNeverSigned } from './release.ts';
 import { applyTransition, insertOrder, loadOrder, type Order, orderEvents } from './store.ts';
 
 const SYSTEM: Actor = { id: 'otc-service', role: 'system' };
@@ -78,7 +79,7 @@ export class BuyDesk {
           quoteId: quote.id,
           orderId,
         });
-        const threshold = this.d.config.deskApproval[quote.fiatCurrency];
+
         const order = await insertOrder(
           tx,
           {
@@ -95,7 +96,7 @@ export class BuyDesk {
             destination,
             paymentReference: newPaymentReference(),
             paymentDeadline: new Date(this.d.now() + this.d.config.payments.windowMs),
-            deskApprovalRequired: threshold !== undefined && quote.fiatAmount >= threshold,
+            deskApprovalRequired: deskApprovalRequired(this.d.config, quote.fiatCurrency, quote.fiatAmount),
           },
           actor,
         );
@@ -165,6 +166,13 @@ export class BuyDesk {
   async claimPayment(actor: Actor, orderId: string, clientId: string): Promise<Order> {
     return this.d.db.transaction(async (tx) => {
       const order = await this.ownOrder(tx, orderId, clientId);
+      // A claim freezes the window, so it must come inside it (else it would hold a stale rate open).
+      if (order.status === 'awaiting_payment' && order.paymentDeadline.getTime() <= this.d.now())
+        throw new OtcError(
+          'invalid-transition',
+          'the payment window has ended; ask for a new quote',
+          'orderId',
+        );
       return applyTransition(tx, order, 'claim_payment', actor);
     });
   }
@@ -191,16 +199,19 @@ export class BuyDesk {
   /** Cancels an order; the reservation is released and any fiat received is refunded in the ledger. */
   async cancel(actor: Actor, orderId: string, reason: string, clientId?: string): Promise<Order> {
     if (reason.trim() === '' || reason.length > 500) throw invalid('reason', 'must be 1 to 500 characters');
+    // A failed release is refunded only once every node shows it never signed (no second payout).
+    const before = await loadOrder(this.d.db, orderId);
+    if (before.status === 'release_failed') await assertNeverSigned(this.d, before);
     return this.d.db.transaction(async (tx) => {
       const order =
         clientId === undefined
           ? await loadOrder(tx, orderId, { forUpdate: true })
           : await this.ownOrder(tx, orderId, clientId);
-      if (order.status === 'release_failed' && order.releaseStatus !== null && order.txHash !== null)
+      if (order.status === 'release_failed' && order.version !== before.version)
         throw new OtcError(
-          'conflict',
-          'the failed release was broadcast; reconcile it before cancelling',
-          'orderId',
+          'stale-version',
+          `order ${orderId} changed while its release was checked`,
+          'version',
         );
       const cancelled = await applyTransition(tx, order, 'cancel', actor, { detail: { reason } });
       await this.unwind(tx, cancelled, reason);

@@ -36,6 +36,13 @@ export interface Custody {
    * the ledger's delivery). Without it, reconciliation lists every delivery as not verifiable.
    */
   releasedTransfer?(requestId: string): Promise<ReleasedTransfer>;
+  /**
+   * Whether the request under a key provably never produced a signature (every node answered, none
+   * signed): the condition for a new release attempt or a refund after a failed release.
+   */
+  neverSigned?(idempotencyKey: string): Promise<{ proven: boolean; reason: string }>;
+  /** The network fee a release paid, in the chain's native asset (undefined while unknown). */
+  networkFee?(asset: AssetConfig, txHash: string): Promise<{ asset: string; amount: bigint } | undefined>;
 }
 
 /** A node request's transfer intent: recipient, base units, token contract (none: native), tx hash. */
@@ -71,4 +78,10 @@ export function assertReleasable(asset: AssetConfig): void {
       `${asset.id} is on ${asset.chain}: the signer nodes do not build ${asset.chain} transfers yet, so the desk cannot release it`,
       'asset',
     );
+}
+
+/** Orders at or above the configured threshold of their currency need an ops checker. */
+export function deskApprovalRequired(config: OtcConfig, currency: string, fiatAmount: bigint): boolean {
+  const threshold = config.deskApproval[currency];
+  return threshold !== undefined && fiatAmount >= threshold;
 }

@@ -17,6 +17,17 @@ export function parseScope(value: unknown): FreezeScope {
   return value as FreezeScope;
 }
 
+/** Whether the desk, the asset or the client is frozen. */
+export async function isFrozen(q: Queryable, what: { asset?: string; clientId?: string }): Promise<boolean> {
+  try {
+    await assertNotFrozen(q, what, 'check');
+    return false;
+  } catch (e) {
+    if (e instanceof OtcError && e.code === 'frozen') return true;
+    throw e;
+  }
+}
+
 /** Refuses with `frozen` when the desk, the asset or the client is frozen. */
 export async function assertNotFrozen(
   q: Queryable,

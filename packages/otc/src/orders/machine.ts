@@ -101,6 +101,8 @@ export const BUY_TRANSITIONS: Readonly<Record<BuyStatus, Partial<Record<BuyEvent
   // Never a blind re-sign: an admin who has looked at the failure retries (a new node request only once
   // the failed one is known never to have been broadcast) or cancels and refunds.
   release_failed: {
+    // A transaction the nodes reported as failed that the chain included after all.
+    custody_broadcast: { to: 'confirming', by: ['system'] },
     retry_release: { to: 'releasing', by: ['admin'] },
     cancel: { to: 'cancelled', by: ['admin'] },
   },

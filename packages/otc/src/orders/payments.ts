@@ -3,6 +3,7 @@
 // amount, currency or time that differs from the order never releases anything by itself.
 import { randomBytes } from 'node:crypto';
 import { getClient } from '../clients/clients.ts';
+import { checkPreTrade } from '../compliance/pretrade.ts';
 import type { Actor } from '../config/types.ts';
 import { type Queryable, sqlState, violatedConstraint } from '../db/database.ts';
 import { invalid, OtcError } from '../errors.ts';
@@ -15,7 +16,7 @@ import {
 } from '../ledger/ledger.ts';
 import { consumeQuote } from '../quotes/quotes.ts';
 import { receivedFiat, releaseKey } from './buy.ts';
-import type { BuyDeskDeps } from './deps.ts';
+import { type BuyDeskDeps, deskApprovalRequired } from './deps.ts';
 import { checkResolution, type PaymentException, type Resolution } from './exceptions.ts';
 import { assertNotFrozen } from './freeze.ts';
 import { applyTransition, loadOrder, type Order, orderByPaymentReference, updateOrder } from './store.ts';
@@ -53,21 +54,8 @@ export class Payments {
     tx?: Queryable,
   ): Promise<EvidenceOutcome> {
     if (tx === undefined) return this.d.db.transaction((t) => this.recordEvidence(actor, e, source, t));
-    const found = await orderByPaymentReference(tx, e.paymentReference);
-    if (found === undefined)
-      throw new OtcError(
-        'not-found',
-        `no order has payment reference ${e.paymentReference}`,
-        'paymentReference',
-      );
-    let order = await loadOrder(tx, found.id, { forUpdate: true });
-    await assertNotFrozen(tx, { asset: order.asset, clientId: order.clientId }, 'a payment confirmation');
-    if (e.currency !== order.fiatCurrency)
-      throw new OtcError(
-        'payment-mismatch',
-        `the order is paid in ${order.fiatCurrency}, not ${e.currency}`,
-        'currency',
-      );
+    checkTransferTime(e.transferredAt, this.d.now());
+    let order = await this.orderForEvidence(tx, e);
     const evidenceId = `fev_${randomBytes(12).toString('hex')}`;
     await insertEvidence(tx, evidenceId, order.id, e, source, actor);
     await recordFiatReceived(tx, {
@@ -94,24 +82,13 @@ export class Payments {
         await releaseReservation(tx, { orderId: order.id });
     }
     const received = await receivedFiat(tx, order);
-    const exception = paymentException(order, received);
+    const exception = paymentException(order, received, e.transferredAt);
     if (exception !== null) {
-      order = await updateOrder(
-        tx,
-        order,
-        SYSTEM,
-        'payment_exception',
-        {
-          exception,
-          exceptionDetail: {
-            received: received.toString(),
-            expected: order.fiatAmount.toString(),
-            evidenceId,
-          },
-        },
-        { exception },
-        { webhook: 'order.payment_exception' },
-      );
+      order = await flagException(tx, order, exception, {
+        received: received.toString(),
+        expected: order.fiatAmount.toString(),
+        evidenceId,
+      });
       return { order, evidenceId, outcome: 'exception' };
     }
     if (order.exception === 'under_payment' || order.exception === 'claimed_not_received')
@@ -123,10 +100,32 @@ export class Payments {
         { exception: null, exceptionDetail: null },
         { by: 'evidence' },
       );
+    // Still with compliance: the money is booked, the confirmation waits for the order to be payable.
+    if (!PAYABLE.includes(order.status)) return { order, evidenceId, outcome: 'awaiting-confirmation' };
     const confirmer = source === 'manual' ? actor : (await this.lowRisk(tx, order)) ? SYSTEM : undefined;
     if (confirmer === undefined) return { order, evidenceId, outcome: 'awaiting-confirmation' };
     order = await this.markPaid(tx, order, confirmer, evidenceId);
     return { order, evidenceId, outcome: 'paid' };
+  }
+
+  /** The order a payment reference names, locked, not frozen, in the evidence's currency. */
+  private async orderForEvidence(tx: Queryable, e: FiatEvidence): Promise<Order> {
+    const found = await orderByPaymentReference(tx, e.paymentReference);
+    if (found === undefined)
+      throw new OtcError(
+        'not-found',
+        `no order has payment reference ${e.paymentReference}`,
+        'paymentReference',
+      );
+    const order = await loadOrder(tx, found.id, { forUpdate: true });
+    await assertNotFrozen(tx, { asset: order.asset, clientId: order.clientId }, 'a payment confirmation');
+    if (e.currency !== order.fiatCurrency)
+      throw new OtcError(
+        'payment-mismatch',
+        `the order is paid in ${order.fiatCurrency}, not ${e.currency}`,
+        'currency',
+      );
+    return order;
   }
 
   /** An ops maker confirms evidence the rail sent for an order that was not low-risk. */
@@ -222,7 +221,12 @@ export class Payments {
         case 'keep_waiting':
           return clear();
         case 'refund_excess': {
-          await refund(received - order.fiatAmount);
+          await assertNotFrozen(
+            tx,
+            { asset: order.asset, clientId: order.clientId },
+            'a payment confirmation',
+          );
+          await refund(received - expectedHeld(order));
           order = await clear();
           if (order.status === 'awaiting_payment' || order.status === 'payment_claimed')
             order = await this.markPaid(tx, order, actor);
@@ -246,6 +250,7 @@ export class Payments {
       throw invalid('quoteToken', 'a new firm quote is required to re-quote a late payment');
     if (order.status !== 'expired')
       throw new OtcError('invalid-transition', 'only an expired order is re-quoted', 'status');
+    await assertNotFrozen(tx, { asset: order.asset, clientId: order.clientId }, 'a payment confirmation');
     const quote = await consumeQuote(tx, {
       token,
       clientId: order.clientId,
@@ -265,6 +270,15 @@ export class Payments {
         `the new quote costs ${quote.fiatAmount}, more than the ${received} received`,
         'quoteToken',
       );
+    await checkPreTrade(tx, this.d, {
+      clientId: order.clientId,
+      side: 'buy',
+      asset: order.asset,
+      fiatCurrency: order.fiatCurrency,
+      fiatAmount: quote.fiatAmount,
+      quoteId: quote.id,
+      orderId: order.id,
+    });
     if (received > quote.fiatAmount)
       await refundFiat(tx, {
         orderId: order.id,
@@ -278,7 +292,7 @@ export class Payments {
       clientId: order.clientId,
       asset: order.asset,
       amount: quote.amount,
-      attempt: 2,
+      attempt: (await reservationAttempts(tx, order.id)) + 1,
     });
     let updated = await applyTransition(tx, order, 'requote_late_payment', actor, {
       patch: {
@@ -288,6 +302,8 @@ export class Payments {
         fiatAmount: quote.fiatAmount,
         priceMinor: quote.priceMinor,
         quoteId: quote.id,
+        // The new amount decides the desk approval again: a re-quote never skips the checker.
+        deskApprovalRequired: deskApprovalRequired(this.d.config, order.fiatCurrency, quote.fiatAmount),
       },
       detail: {
         quoteId: quote.id,
@@ -302,14 +318,66 @@ export class Payments {
   }
 }
 
-/** The exception evidence totalling `received` raises for `order`, or null when it matches. */
-export function paymentException(order: Order, received: bigint): PaymentException | null {
+/** Statuses in which a payment can be confirmed. */
+const PAYABLE: readonly string[] = ['awaiting_payment', 'payment_claimed'];
+
+/**
+ * The exception that money held for `order` (`received`, after the latest evidence transferred at
+ * `transferredAt`) raises, or null when it matches. Money for a closed order is late; money beyond the
+ * order once it is paid is over-payment (never a second confirmation); a claimed order's window is
+ * frozen, but a transfer made after it is still late.
+ */
+export function paymentException(
+  order: Order,
+  received: bigint,
+  transferredAt: Date,
+): PaymentException | null {
   if (['expired', 'cancelled', 'rejected'].includes(order.status)) return 'late_payment';
-  if (!['awaiting_payment', 'payment_claimed'].includes(order.status))
-    return received > order.fiatAmount ? 'over_payment' : null;
+  if (!['quoted', 'compliance_check', ...PAYABLE].includes(order.status))
+    return received > expectedHeld(order) ? 'over_payment' : null;
+  if (order.status === 'payment_claimed' && transferredAt.getTime() > order.paymentDeadline.getTime())
+    return 'late_payment';
   if (received < order.fiatAmount) return 'under_payment';
   if (received > order.fiatAmount) return 'over_payment';
   return null;
+}
+
+/** What the order should hold on the client's fiat account: its amount until the sale is settled. */
+function expectedHeld(order: Order): bigint {
+  return ['completed', 'reconciled'].includes(order.status) ? 0n : order.fiatAmount;
+}
+
+/** Evidence dated in the future (beyond clock skew) or not a real date is refused. */
+const TRANSFER_CLOCK_SKEW_MS = 5 * 60_000;
+function checkTransferTime(at: Date, now: number): void {
+  if (Number.isNaN(at.getTime())) throw invalid('transferredAt', 'is not a valid date');
+  if (at.getTime() > now + TRANSFER_CLOCK_SKEW_MS) throw invalid('transferredAt', 'is in the future');
+}
+
+async function reservationAttempts(q: Queryable, orderId: string): Promise<number> {
+  const r = await q.query<{ n: string }>(
+    `SELECT count(*) AS n FROM otc_transfers WHERE order_id = $1 AND code = 'inventory_reservation' AND kind = 'pending'`,
+    [orderId],
+  );
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+/** Raises a payment exception on the order (its own event, webhook and audit entry). */
+export async function flagException(
+  tx: Queryable,
+  order: Order,
+  exception: PaymentException,
+  detail: Record<string, unknown>,
+): Promise<Order> {
+  return updateOrder(
+    tx,
+    order,
+    SYSTEM,
+    'payment_exception',
+    { exception, exceptionDetail: detail },
+    { exception },
+    { webhook: 'order.payment_exception' },
+  );
 }
 
 async function insertEvidence(

@@ -4,15 +4,20 @@
 // give at most one transfer per order. The nodes' own policy decides every release; a refusal there is a
 // release failure for an operator, never something the desk works around.
 import type { Actor } from '../config/types.ts';
+import type { Queryable } from '../db/database.ts';
 import { OtcError } from '../errors.ts';
-import { openReservation, releaseReservation, settleBuy } from '../ledger/ledger.ts';
-import { releaseKey } from './buy.ts';
+import { bookNetworkFee, openReservation, releaseReservation, settleBuy } from '../ledger/ledger.ts';
+import { receivedFiat, releaseKey } from './buy.ts';
 import { assetConfig, type BuyDeskDeps, type ReleaseStatus } from './deps.ts';
-import { assertNotFrozen } from './freeze.ts';
+import { assertNotFrozen, isFrozen } from './freeze.ts';
+import { flagException } from './payments.ts';
 import { applyTransition, loadOrder, type Order, ordersInStatus, updateOrder } from './store.ts';
 
 const SYSTEM: Actor = { id: 'otc-service', role: 'system' };
 const FAILED_NODE_STATUSES = ['failed', 'denied', 'cancelled', 'expired'];
+/** Statuses whose node request and chain transaction the worker follows (a failed release may still land). */
+const FOLLOWED: readonly string[] = ['releasing', 'confirming', 'release_failed'];
+type NetworkFee = { asset: string; amount: bigint };
 
 export type TickReport = {
   released: number;
@@ -69,37 +74,43 @@ export class ReleaseWorker {
       await attempt(o, (x) => this.endWindow(x), 'expired');
     for (const o of await ordersInStatus(this.d.db, ['awaiting_release']))
       await attempt(o, (x) => this.autoRelease(x), 'released');
+    for (const o of await ordersInStatus(this.d.db, ['release_failed']))
+      if (o.txHash !== null) await attempt(o, (x) => this.follow(x), 'advanced');
     for (const o of await ordersInStatus(this.d.db, ['releasing', 'confirming']))
       await attempt(o, (x) => this.follow(x), 'advanced');
     return report;
   }
 
-  /** A window that ended: unclaimed orders expire; claimed ones are flagged "claimed but not received". */
+  /**
+   * A window that ended: unclaimed orders expire (part of the money already booked for one becomes a late
+   * payment to refund or re-quote; the whole amount received in time keeps the order at its rate for an
+   * ops maker); claimed ones are flagged "claimed but not received" once. Nothing expires while
+   * the desk, asset or client is frozen: evidence cannot be recorded then, so a customer who paid on time
+   * must not become late because of the freeze.
+   */
   private async endWindow(order: Order): Promise<boolean> {
     if (order.paymentDeadline.getTime() > this.d.now()) return false;
     return this.d.db.transaction(async (tx) => {
-      const o = await loadOrder(tx, order.id, { forUpdate: true });
+      let o = await loadOrder(tx, order.id, { forUpdate: true });
       if (o.paymentDeadline.getTime() > this.d.now()) return false;
+      if (await isFrozen(tx, { asset: o.asset, clientId: o.clientId })) return false;
       if (o.status === 'awaiting_payment') {
-        await applyTransition(tx, o, 'expire', SYSTEM, {
+        // The whole amount (or more) arrived inside the window: it waits for an ops maker at its rate.
+        if ((await receivedFiat(tx, o)) >= o.fiatAmount) return false;
+        o = await applyTransition(tx, o, 'expire', SYSTEM, {
           detail: { deadline: o.paymentDeadline.toISOString() },
         });
         if ((await openReservation(tx, o.id)) !== undefined) await releaseReservation(tx, { orderId: o.id });
+        const held = await receivedFiat(tx, o);
+        if (held > 0n)
+          await flagException(tx, o, 'late_payment', {
+            received: held.toString(),
+            expected: o.fiatAmount.toString(),
+          });
         return true;
       }
-      if (o.status === 'payment_claimed' && o.exception === null) {
-        await updateOrder(
-          tx,
-          o,
-          SYSTEM,
-          'payment_exception',
-          {
-            exception: 'claimed_not_received',
-            exceptionDetail: { deadline: o.paymentDeadline.toISOString() },
-          },
-          { exception: 'claimed_not_received' },
-          { webhook: 'order.payment_exception' },
-        );
+      if (o.status === 'payment_claimed' && o.exception === null && !(await waitingWasChosen(tx, o.id))) {
+        await flagException(tx, o, 'claimed_not_received', { deadline: o.paymentDeadline.toISOString() });
         return true;
       }
       return false;
@@ -148,7 +159,11 @@ export class ReleaseWorker {
     }
     const confirmations =
       status.txHash !== undefined ? ((await this.d.custody.confirmations(asset, status.txHash)) ?? 0) : 0;
-    return this.record(order.id, status, confirmations, asset.confirmations);
+    const fee =
+      confirmations >= asset.confirmations && status.txHash !== undefined
+        ? await this.d.custody.networkFee?.(asset, status.txHash)
+        : undefined;
+    return this.record(order.id, status, confirmations, asset.confirmations, fee);
   }
 
   private async record(
@@ -156,22 +171,21 @@ export class ReleaseWorker {
     s: ReleaseStatus,
     confirmations: number,
     depth: number,
+    fee: NetworkFee | undefined,
   ): Promise<boolean> {
     return this.d.db.transaction(async (tx) => {
       let o = await loadOrder(tx, orderId, { forUpdate: true });
-      if (o.status !== 'releasing' && o.status !== 'confirming') return false;
+      if (!FOLLOWED.includes(o.status)) return false;
       const patch = {
         releaseRequestId: s.requestId,
         releaseStatus: s.nodeStatus,
         txHash: s.txHash ?? o.txHash,
         confirmations,
       };
-      const changed =
-        patch.releaseRequestId !== o.releaseRequestId ||
-        patch.releaseStatus !== o.releaseStatus ||
-        patch.txHash !== o.txHash ||
-        confirmations !== o.confirmations;
-      if (FAILED_NODE_STATUSES.includes(s.nodeStatus)) {
+      const changed = (Object.keys(patch) as (keyof typeof patch)[]).some((k) => patch[k] !== o[k]);
+      const onChain = s.txHash !== undefined && confirmations > 0;
+      if (FAILED_NODE_STATUSES.includes(s.nodeStatus) && !onChain) {
+        if (o.status === 'release_failed') return false;
         const reason = `signer nodes: ${s.nodeStatus}${s.error ? `: ${s.error}` : ''}${s.reasons?.length ? ` (${s.reasons.join(', ')})` : ''}`;
         await applyTransition(tx, o, 'custody_failed', SYSTEM, {
           patch: { ...patch, failureReason: reason },
@@ -179,37 +193,47 @@ export class ReleaseWorker {
         });
         return true;
       }
+      // Broadcast, or a "failed" request whose transaction the chain included after all.
       if (
-        o.status === 'releasing' &&
+        o.status !== 'confirming' &&
         s.txHash !== undefined &&
-        ['broadcast', 'confirmed'].includes(s.nodeStatus)
-      ) {
+        (onChain || ['broadcast', 'confirmed'].includes(s.nodeStatus))
+      )
         o = await applyTransition(tx, o, 'custody_broadcast', SYSTEM, {
           patch,
           detail: { txHash: s.txHash },
         });
-      } else if (changed) {
+      else if (changed)
         o = await updateOrder(tx, o, SYSTEM, 'release_progress', patch, {
           nodeStatus: s.nodeStatus,
           confirmations,
         });
-      }
-      if (o.status === 'confirming' && s.nodeStatus === 'confirmed' && confirmations >= depth) {
-        await settleBuy(tx, {
-          orderId: o.id,
-          clientId: o.clientId,
-          asset: o.asset,
-          amount: o.amount,
-          fiat: o.fiatCurrency,
-          fiatAmount: o.fiatAmount,
-        });
-        await applyTransition(tx, o, 'custody_confirmed', SYSTEM, {
-          detail: { txHash: s.txHash, confirmations },
-        });
-        return true;
-      }
-      return changed;
+      if (o.status !== 'confirming' || !onChain || confirmations < depth) return changed;
+      await this.settle(tx, o, s.txHash!, confirmations, fee);
+      return true;
     });
+  }
+
+  /** Completed: the ledger settles the sale and delivery (and books the network fee the hot wallet paid). */
+  private async settle(
+    tx: Queryable,
+    o: Order,
+    txHash: string,
+    confirmations: number,
+    fee: NetworkFee | undefined,
+  ): Promise<void> {
+    await settleBuy(tx, {
+      orderId: o.id,
+      clientId: o.clientId,
+      asset: o.asset,
+      amount: o.amount,
+      fiat: o.fiatCurrency,
+      fiatAmount: o.fiatAmount,
+      txHash,
+    });
+    if (fee !== undefined && fee.amount > 0n)
+      await bookNetworkFee(tx, { orderId: o.id, asset: fee.asset, amount: fee.amount, txHash });
+    await applyTransition(tx, o, 'custody_confirmed', SYSTEM, { detail: { txHash, confirmations } });
   }
 
   /**
@@ -224,23 +248,9 @@ export class ReleaseWorker {
         `order ${orderId} is ${order.status}, not release_failed`,
         'status',
       );
-    const previous =
-      order.releaseIdempotencyKey === null
-        ? undefined
-        : await this.d.custody.lookup(order.releaseIdempotencyKey);
-    if (
-      previous !== undefined &&
-      (!FAILED_NODE_STATUSES.includes(previous.nodeStatus) || previous.txHash !== undefined)
-    )
-      throw new OtcError(
-        'conflict',
-        `the previous node request ${previous.requestId} is ${previous.nodeStatus}${previous.txHash ? ` with transaction ${previous.txHash}` : ''}: not retried`,
-        'orderId',
-      );
-    const attempt =
-      (order.releaseIdempotencyKey?.match(/:release:(\d+)$/)?.[1]
-        ? Number(order.releaseIdempotencyKey.match(/:release:(\d+)$/)![1])
-        : 1) + 1;
+    await assertNeverSigned(this.d, order);
+    const previousAttempt = /:release:(\d+)$/.exec(order.releaseIdempotencyKey ?? '')?.[1];
+    const attempt = (previousAttempt === undefined ? 1 : Number(previousAttempt)) + 1;
     return this.d.db.transaction(async (tx) => {
       const o = await loadOrder(tx, orderId, { forUpdate: true });
       await assertNotFrozen(tx, { asset: o.asset, clientId: o.clientId }, 'a release');
@@ -253,8 +263,37 @@ export class ReleaseWorker {
           failureReason: null,
           confirmations: 0,
         },
-        detail: { attempt, previousRequest: previous?.requestId ?? null },
+        detail: { attempt, previousRequest: order.releaseRequestId },
       });
     });
   }
+}
+
+/** Whether an ops maker already chose to keep waiting on this order's claimed payment. */
+async function waitingWasChosen(q: Queryable, orderId: string): Promise<boolean> {
+  const r = await q.query(
+    `SELECT 1 FROM otc_order_events WHERE order_id = $1 AND event = 'exception_resolved'
+       AND detail->>'resolution' = 'keep_waiting' LIMIT 1`,
+    [orderId],
+  );
+  return r.rows.length > 0;
+}
+
+/** Refuses (conflict) unless every node shows the order's failed release never signed anything. */
+export async function assertNeverSigned(d: BuyDeskDeps, order: Order): Promise<void> {
+  const key = order.releaseIdempotencyKey;
+  if (key === null) return;
+  if (d.custody.neverSigned === undefined)
+    throw new OtcError(
+      'conflict',
+      'this custody connection cannot prove the failed release was never signed',
+      'orderId',
+    );
+  const proof = await d.custody.neverSigned(key);
+  if (!proof.proven)
+    throw new OtcError(
+      'conflict',
+      `the failed release ${key} may have been signed (${proof.reason}); reconcile it first`,
+      'orderId',
+    );
 }

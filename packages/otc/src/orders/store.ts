@@ -187,6 +187,7 @@ export type OrderPatch = Partial<{
   fiatAmount: bigint;
   priceMinor: bigint;
   quoteId: string;
+  deskApprovalRequired: boolean;
 }>;
 
 const COLUMNS: Record<keyof OrderPatch, string> = {
@@ -202,6 +203,7 @@ const COLUMNS: Record<keyof OrderPatch, string> = {
   fiatAmount: 'fiat_amount',
   priceMinor: 'price_minor',
   quoteId: 'quote_id',
+  deskApprovalRequired: 'desk_approval_required',
 };
 
 /**

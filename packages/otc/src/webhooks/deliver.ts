@@ -9,6 +9,7 @@
 // made twice at once, and no transaction stays open during the HTTP request (PGlite has one connection,
 // which a long transaction would block). If the instance dies mid-attempt the lease runs out and another
 // one retries: delivery is at least once, and the receiver deduplicates on `webhook-id`.
+import { inspect } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { canonicalJson } from '../canonical-json.ts';
 import type { Database, Queryable } from '../db/database.ts';
@@ -53,6 +54,15 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
+
+  /** The dispatcher holds the outbound secret: printing it shows where it delivers, never the secret. */
+  toJSON(): Record<string, unknown> {
+    return { url: this.config.url, secret: '<redacted>' };
+  }
+
+  [inspect.custom](): string {
+    return `WebhookDispatcher ${JSON.stringify(this.toJSON())}`;
+  }
 
   constructor(private readonly opts: DispatcherOptions) {
     this.db = opts.db;

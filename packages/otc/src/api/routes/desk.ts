@@ -16,6 +16,13 @@ import { assetId, closedObject, countryCode, fiatCode, idString, positiveAmountS
 import { type OtcApp, rawBodyOf } from '../server.ts';
 
 const FIAT_RAIL: Actor = { id: 'fiat-rail', role: 'system' };
+/** Authentic notices that can never apply, kept with their outcome and acknowledged (retrying won't help). */
+const ACKNOWLEDGED_REFUSALS: readonly string[] = [
+  'not-found',
+  'duplicate-bank-reference',
+  'payment-mismatch',
+  'invalid-request',
+];
 const STAFF_READ = ['ops-maker', 'ops-checker', 'compliance', 'admin', 'auditor'] as const;
 
 function clientView(c: NonNullable<Awaited<ReturnType<typeof getClient>>>): Record<string, unknown> {
@@ -52,6 +59,9 @@ export function registerDeskRoutes(app: OtcApp, desk: Desk): void {
     async (req) => {
       const { id } = req.params as { id: string };
       const b = req.body as { kycTier: string; country: string; status?: string };
+      // Suspending or reactivating a customer is compliance's decision, not the backend's.
+      if (b.status !== undefined && req.actor.role !== 'compliance')
+        throw new OtcError('forbidden', 'only compliance changes a client’s status', 'status');
       const client = await desk.db.transaction(async (tx) => {
         const c = await upsertClient(tx, { tiers: desk.config.tiers }, { id, ...b });
         await appendAudit(tx, { actor: req.actor, action: 'client.upsert', subject: id, detail: { ...b } });
@@ -147,7 +157,9 @@ export function registerDeskRoutes(app: OtcApp, desk: Desk): void {
                 : 'awaiting_confirmation';
         } catch (e) {
           // A frozen desk: refuse, so the rail delivers it again after the freeze (the id is not kept).
-          if (!(e instanceof OtcError) || e.code === 'frozen' || e.status >= 500) throw e;
+          // Anything else (a frozen desk, a lost race, a transient fault) is refused, so the rail delivers
+          // it again later; the webhook id is not kept.
+          if (!(e instanceof OtcError) || !ACKNOWLEDGED_REFUSALS.includes(e.code)) throw e;
           // Authentic but not applicable (unknown reference, reused bank reference, other currency): kept
           // with its outcome for operations, and acknowledged so the rail stops retrying.
           await tx.query('ROLLBACK TO SAVEPOINT evidence');
