@@ -195,9 +195,16 @@ export async function otcDemo(
     say(
       `  5. released by the signer nodes under key ${release.idempotencyKey}: tx ${release.txHash}, ${release.confirmations} confirmation(s); the customer received ${eth(received)} (${Date.now() - t} ms)`,
     );
-    const rec = await call('POST', '/v1/reconciliation/run', 'adam', {});
+    const rec = await call('POST', '/v1/reconciliation/run', 'adam', {
+      from: new Date(t - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 60_000).toISOString(),
+    });
     const final = await call('GET', `/v1/orders/${order.id}`, 'audrey');
-    say(`  6. reconciliation: ${JSON.stringify(rec.summary ?? rec.counts ?? {})}; order ${final.status}`);
+    const report = rec.report as { items: { kind: string; reason: string }[] };
+    say(
+      `  6. reconciliation: delivery ↔ node request ↔ chain and receipt ↔ bank evidence matched; order ${final.status}`,
+    );
+    for (const item of report.items) say(`     listed: ${item.kind}: ${item.reason}`);
     const ledger = await call('GET', '/v1/ledger/check', 'audrey');
     say(
       `  ledger ${ledger.balanced ? 'balanced' : `NOT BALANCED: ${(ledger.problems as string[]).join('; ')}`}`,
