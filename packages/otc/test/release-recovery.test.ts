@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AssetConfig } from '../src/config/types.ts';
 import type { Database } from '../src/db/database.ts';
+import { OtcError } from '../src/errors.ts';
 import { balance, checkLedger, fundInventory } from '../src/ledger/ledger.ts';
 import type { Custody, ReleaseStatus } from '../src/orders/deps.ts';
 import { DATABASE_KINDS, freshDatabase } from './helpers/db.ts';
@@ -19,10 +20,23 @@ class ScriptedNodes implements Custody {
   confirmationsOf = new Map<string, number>();
   proof = { proven: false, reason: 'node-b did not answer' };
   fee: bigint | undefined;
+  /** Which node answers the health check next, and the node each create was sent to. */
+  reachable = ['http://node-a'];
+  createdOn: string[] = [];
+  unansweredCreates = 0;
+
+  async reachableNode() {
+    return this.reachable.shift() ?? 'http://node-a';
+  }
 
   async release(r: Parameters<Custody['release']>[0]): Promise<ReleaseStatus> {
     const existing = this.byKey.get(r.idempotencyKey);
     if (existing) return existing;
+    this.createdOn.push(r.node ?? 'unpinned');
+    if (this.unansweredCreates > 0) {
+      this.unansweredCreates--;
+      throw new OtcError('custody-error', 'no answer', 'custody.nodes', { outcome: 'unknown' });
+    }
     const made: ReleaseStatus = {
       requestId: `req-${randomBytes(12).toString('hex')}`,
       nodeStatus: this.next.nodeStatus,
@@ -98,6 +112,18 @@ describe.each(DATABASE_KINDS)('after a failed release, on %s', (kind) => {
     await t.desk.worker.tick();
     await t.desk.worker.tick();
     expect(nodes.byKey.has(`otc:${order.id}:release:2`)).toBe(true);
+  });
+
+  it('a second transfer on another node: a release stays pinned to the node its first create went to', async () => {
+    nodes.next = { nodeStatus: 'confirmed', withTx: true };
+    nodes.reachable = ['http://node-a', 'http://node-b', 'http://node-b'];
+    nodes.createdOn = [];
+    nodes.unansweredCreates = 1;
+    // released() runs the worker twice: the first create goes unanswered, the second is the retry.
+    const order = await released('c-pinned');
+    expect((order.release as Record<string, unknown>).node).toBe('http://node-a');
+    // node-b answered the health check the second time, but the create went to node-a again.
+    expect(nodes.createdOn).toEqual(['http://node-a', 'http://node-a']);
   });
 
   it('stranded release: a "failed" transaction the chain included after all completes the order', async () => {

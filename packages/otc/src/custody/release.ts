@@ -46,6 +46,11 @@ export type ReleaseStatus = {
 
 export type ReleaseInput = {
   orderId: string;
+  /**
+   * The only node a create may go to: the desk records it on the order before the first create, so
+   * after a crash, or from another service instance, the transfer is never created on a second node.
+   */
+  node?: string;
   /** Default `otc:<orderId>:release`; an operator's retry after a failed release uses `…:release:<n>`. */
   idempotencyKey?: string;
   asset: AssetConfig;
@@ -144,7 +149,9 @@ export class CustodyClient {
     const seen = await this.#lookupAll(key);
     if (seen.found) return this.#accept(seen.found, body);
     if (seen.answered.size === 0) throw noNodeAnswered(seen.problems);
-    const pending = this.#uncertain.get(key);
+    const pending = input.node ?? this.#uncertain.get(key);
+    if (pending !== undefined && !this.#nodes.some((n) => n.url === pending))
+      throw invalid('node', `${pending} is not one of custody.nodes`);
     if (pending !== undefined && !seen.answered.has(pending))
       throw new OtcError(
         'custody-error',
@@ -161,6 +168,13 @@ export class CustodyClient {
       if (e instanceof CofferApiError && e.status >= 500) this.#remember(key, node.url);
       throw nodeFailure(e, node.url);
     }
+  }
+
+  /** The first configured node that answers its health check now (where a new release is pinned). */
+  async reachableNode(): Promise<string | undefined> {
+    const answers = await Promise.allSettled(this.#nodes.map((n) => n.health()));
+    const i = answers.findIndex((a) => a.status === 'fulfilled');
+    return i === -1 ? undefined : this.#nodes[i]!.url;
   }
 
   /** The request under `idempotencyKey` on any node, or undefined when every node that answered knows none. */

@@ -23,7 +23,11 @@ export interface Custody {
     to: string;
     amount: bigint;
     reference: string;
+    /** The node the order is pinned to: creates go there only. */
+    node?: string;
   }): Promise<ReleaseStatus>;
+  /** A node that answers now, to pin a new release to (undefined: none answers). */
+  reachableNode?(): Promise<string | undefined>;
   /** The node request made under `idempotencyKey`, if any node knows it. */
   lookup(idempotencyKey: string): Promise<ReleaseStatus | undefined>;
   status(requestId: string): Promise<ReleaseStatus>;

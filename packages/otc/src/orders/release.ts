@@ -148,7 +148,9 @@ export class ReleaseWorker {
         : await this.d.custody.lookup(key);
     if (status === undefined) {
       await assertNotFrozen(this.d.db, { asset: asset.id, clientId: order.clientId }, 'a release');
+      const node = order.releaseNode ?? (await this.pinNode(order));
       status = await this.d.custody.release({
+        ...(node !== undefined ? { node } : {}),
         orderId: order.id,
         idempotencyKey: key,
         asset,
@@ -164,6 +166,23 @@ export class ReleaseWorker {
         ? await this.d.custody.networkFee?.(asset, status.txHash)
         : undefined;
     return this.record(order.id, status, confirmations, asset.confirmations, fee);
+  }
+
+  /**
+   * Records the node a first create goes to, before it is sent: of two instances (or a restart) only one
+   * pin stands, and every later attempt creates on that node only, where its idempotency key dedups.
+   */
+  private async pinNode(order: Order): Promise<string | undefined> {
+    if (this.d.custody.reachableNode === undefined) return undefined;
+    const node = await this.d.custody.reachableNode();
+    if (node === undefined)
+      throw new OtcError('custody-error', 'no signer node answers; the release waits', 'custody.nodes');
+    const r = await this.d.db.query<{ release_node: string }>(
+      `UPDATE otc_orders SET release_node = COALESCE(release_node, $2) WHERE id = $1 AND release_idempotency_key = $3
+       RETURNING release_node`,
+      [order.id, node, order.releaseIdempotencyKey],
+    );
+    return r.rows[0]?.release_node;
   }
 
   private async record(
@@ -259,6 +278,7 @@ export class ReleaseWorker {
           releaseIdempotencyKey: releaseKey(orderId, attempt),
           releaseRequestId: null,
           releaseStatus: null,
+          releaseNode: null,
           txHash: null,
           failureReason: null,
           confirmations: 0,

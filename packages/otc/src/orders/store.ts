@@ -32,6 +32,8 @@ export type Order = {
   releaseIdempotencyKey: string | null;
   releaseRequestId: string | null;
   releaseStatus: string | null;
+  /** The signer node the release is pinned to (creates go there only). */
+  releaseNode: string | null;
   txHash: string | null;
   confirmations: number;
   failureReason: string | null;
@@ -69,6 +71,7 @@ function toOrder(r: OrderRow): Order {
     releaseIdempotencyKey: (r.release_idempotency_key as string | null) ?? null,
     releaseRequestId: (r.release_request_id as string | null) ?? null,
     releaseStatus: (r.release_status as string | null) ?? null,
+    releaseNode: (r.release_node as string | null) ?? null,
     txHash: (r.tx_hash as string | null) ?? null,
     confirmations: Number(r.confirmations),
     failureReason: (r.failure_reason as string | null) ?? null,
@@ -86,6 +89,7 @@ export type NewOrder = Omit<
   | 'releaseIdempotencyKey'
   | 'releaseRequestId'
   | 'releaseStatus'
+  | 'releaseNode'
   | 'txHash'
   | 'confirmations'
   | 'failureReason'
@@ -180,6 +184,7 @@ export type OrderPatch = Partial<{
   releaseIdempotencyKey: string;
   releaseRequestId: string | null;
   releaseStatus: string | null;
+  releaseNode: string | null;
   txHash: string | null;
   confirmations: number;
   failureReason: string | null;
@@ -196,6 +201,7 @@ const COLUMNS: Record<keyof OrderPatch, string> = {
   releaseIdempotencyKey: 'release_idempotency_key',
   releaseRequestId: 'release_request_id',
   releaseStatus: 'release_status',
+  releaseNode: 'release_node',
   txHash: 'tx_hash',
   confirmations: 'confirmations',
   failureReason: 'failure_reason',
@@ -336,6 +342,7 @@ export function orderView(o: Order): Record<string, unknown> {
       idempotencyKey: o.releaseIdempotencyKey,
       requestId: o.releaseRequestId,
       nodeStatus: o.releaseStatus,
+      node: o.releaseNode,
       txHash: o.txHash,
       confirmations: o.confirmations,
       failureReason: o.failureReason,
