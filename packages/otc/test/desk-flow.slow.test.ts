@@ -179,8 +179,8 @@ describe.each(DATABASE_KINDS)('the buy flow through a real OTC service process o
       amount,
       destination: to,
     });
-    // The price per whole unit is rounded up to a cent first (pricing/spreads.ts): 1.005 → 1.01 USD.
-    expect([order.fiatAmount, order.deskApprovalRequired]).toEqual(['50500', false]);
+    // 500 USDC at 1.00 USD plus the 50 bps spread, rounded once at the end: 502.50 USD.
+    expect([order.fiatAmount, order.deskApprovalRequired]).toEqual(['50250', false]);
     const id = String(order.id);
     const paid = await svc.call(
       'POST',

@@ -254,10 +254,17 @@ describe('spreads', () => {
       const amount = next(10n ** 20n) + 1n;
       const decimals = Number(next(19n));
       const scale = 10n ** BigInt(decimals);
-      const pay = fiatAmountFor({ side: 'buy', priceMinor: buy, amount, decimals });
-      const receive = fiatAmountFor({ side: 'sell', priceMinor: sell, amount, decimals });
-      expect(pay * scale >= buy * amount && (pay - 1n) * scale < buy * amount).toBe(true);
-      expect(receive * scale <= sell * amount && (receive + 1n) * scale > sell * amount).toBe(true);
+      const pay = fiatAmountFor({ side: 'buy', midPriceMinor: mid, bps, amount, decimals });
+      const receive = fiatAmountFor({ side: 'sell', midPriceMinor: mid, bps, amount, decimals });
+      // One rounding, at the end: the exact value mid × amount × (1 ± bps) lies within one minor unit.
+      const exactBuy = mid * BigInt(10_000 + bps) * amount;
+      const exactSell = mid * BigInt(10_000 - bps) * amount;
+      const unit = 10_000n * scale;
+      expect(pay * unit >= exactBuy && (pay - 1n) * unit < exactBuy).toBe(true);
+      expect(receive * unit <= exactSell && (receive + 1n) * unit > exactSell).toBe(true);
+      // Never more than the per-unit rounded price would charge, never less than it would pay out.
+      expect((pay - 1n) * scale < buy * amount).toBe(true);
+      expect((receive + 1n) * scale > sell * amount).toBe(true);
     }
   });
 });

@@ -157,7 +157,7 @@ describe.each(DATABASE_KINDS)('quotes on %s', (kind) => {
   it('prices a sell below mid, rounded down for the seller', async () => {
     const q = await requestQuote(db, deps, ask('c-1', { side: 'sell', asset: 'USDC', amount: '333333' }));
     expect(q.priceMinor).toBe(99n); // 100 × 0.992 = 99.2 → 99
-    expect(q.fiatAmount).toBe(32n); // 0.333333 USDC × 99 = 32.99… → 32
+    expect(q.fiatAmount).toBe(33n); // 0.333333 USDC × 100 × 0.992 = 33.07 → 33 (one rounding, down)
   });
 
   it('an indicative quote has no token and can never be accepted (indicative-price execution)', async () => {

@@ -50,18 +50,22 @@ export function spreadPrice(midPriceMinor: bigint, side: 'buy' | 'sell', bps: nu
 }
 
 /**
- * Fiat minor units for `amount` base units at `priceMinor` per whole unit (`decimals` places): rounded up
- * for a buy, down for a sell.
+ * Fiat minor units for `amount` base units (`decimals` places) at the mid price plus the spread for a
+ * buy (minus it for a sell), rounded once at the end — up for a buy, down for a sell — so the spread the
+ * customer pays is the configured one for any price, not a per-unit price rounded to a whole minor unit
+ * first (that would double a 50 bps spread on a 1.00 USD stablecoin).
  */
 export function fiatAmountFor(opts: {
   side: 'buy' | 'sell';
-  priceMinor: bigint;
+  midPriceMinor: bigint;
+  bps: number;
   amount: bigint;
   decimals: number;
 }): bigint {
   if (!Number.isSafeInteger(opts.decimals) || opts.decimals < 0 || opts.decimals > 36)
     throw new OtcError('internal', 'asset decimals must be an integer 0..36');
-  const numerator = opts.priceMinor * opts.amount;
-  const scale = 10n ** BigInt(opts.decimals);
+  const factor = opts.side === 'buy' ? BPS + BigInt(opts.bps) : BPS - BigInt(opts.bps);
+  const numerator = opts.midPriceMinor * factor * opts.amount;
+  const scale = BPS * 10n ** BigInt(opts.decimals);
   return opts.side === 'buy' ? divCeil(numerator, scale) : numerator / scale;
 }

@@ -117,7 +117,8 @@ export async function requestQuote(
   const priceMinor = spreadPrice(price.midPriceMinor, r.side, spreadBps);
   const fiatAmount = fiatAmountFor({
     side: r.side,
-    priceMinor,
+    midPriceMinor: price.midPriceMinor,
+    bps: spreadBps,
     amount: r.amount,
     decimals: r.asset.decimals,
   });
