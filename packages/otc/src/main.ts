@@ -9,7 +9,8 @@ import { loadConfigFile } from './config/parse.ts';
 import { openDesk } from './desk.ts';
 import { OtcError } from './errors.ts';
 
-const WORKER_INTERVAL_MS = 1_000;
+// Releases in flight are followed this often: a broadcast or a confirmation shows within a quarter second.
+const WORKER_INTERVAL_MS = 250;
 
 function argument(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -244,7 +244,7 @@ export function loadConfigFile(
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (e) {
+  } catch {
     // Not the parser's message: it quotes the text around the error, which may be a secret.
     throw invalid('config', `${path} is not valid JSON`);
   }
