@@ -227,7 +227,10 @@ export class ReleaseWorker {
           nodeStatus: s.nodeStatus,
           confirmations,
         });
-      if (o.status !== 'confirming' || !onChain || confirmations < depth) return changed;
+      // Completed when the nodes confirm at the desk's depth — or, for a request the nodes gave up on, when
+      // the chain alone shows its transaction at that depth.
+      const settled = s.nodeStatus === 'confirmed' || FAILED_NODE_STATUSES.includes(s.nodeStatus);
+      if (o.status !== 'confirming' || !onChain || !settled || confirmations < depth) return changed;
       await this.settle(tx, o, s.txHash!, confirmations, fee);
       return true;
     });
