@@ -3,9 +3,9 @@
 // (CI, these machines) the server runs as the `postgres` user, since PostgreSQL refuses to run as root.
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@coffer/signer-node/dev-cluster';
 
 export type PostgresServer = { url: (database?: string) => string; stop: () => void };
 
@@ -16,6 +16,18 @@ function binDir(): string {
   throw new Error(
     'PostgreSQL server binaries not found under /usr/lib/postgresql (run scripts/bootstrap.sh)',
   );
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export async function startPostgres(): Promise<PostgresServer> {
