@@ -66,7 +66,7 @@ export type Io = {
 };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | string[] | undefined>;
+export type Values = Record<string, string | boolean | string[] | undefined>;
 type Ctx = { values: Values; positionals: string[]; json: boolean; io: Io };
 type Command = {
   usage: string;
@@ -584,12 +584,12 @@ function fail(e: unknown, json: boolean, io: Io): number {
 
 // ---- flags ----
 
-function optional(c: Ctx, flag: string): string | undefined {
+export function optional(c: { values: Values }, flag: string): string | undefined {
   const v = c.values[flag];
   return typeof v === 'string' ? v : undefined;
 }
 
-function required(c: Ctx, flag: string): string {
+export function required(c: { values: Values }, flag: string): string {
   const v = optional(c, flag);
   if (v === undefined || v.length === 0) throw new UsageError(`missing --${flag}`);
   return v;

@@ -6,11 +6,10 @@
 // stderr as `code: message (field)`; exit 1 when the API refused, 2 for usage, 3 when unreachable.
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { EXIT, type Io, OperationFailed, UsageError } from './cli.ts';
+import { EXIT, type Io, OperationFailed, optional, required, UsageError, type Values } from './cli.ts';
 import { OtcApiError, OtcClient, OtcUnreachable, type Query } from './otc-client.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | string[] | undefined>;
 type Ctx = { values: Values; io: Io; json: boolean; client: () => OtcClient };
 type Json = Record<string, unknown>;
 type Command = {
@@ -284,17 +283,6 @@ function fail(e: unknown, json: boolean, io: Io): number {
 }
 
 // ---- flags ----
-
-function optional(c: Ctx, flag: string): string | undefined {
-  const v = c.values[flag];
-  return typeof v === 'string' ? v : undefined;
-}
-
-function required(c: Ctx, flag: string): string {
-  const v = optional(c, flag);
-  if (v === undefined || v.length === 0) throw new UsageError(`missing --${flag}`);
-  return v;
-}
 
 function text(c: Ctx, flag: string, max: number): string {
   const v = required(c, flag);

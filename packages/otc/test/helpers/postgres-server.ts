@@ -18,6 +18,8 @@ function binDir(): string {
   );
 }
 
+// Its own free-port helper: vitest's global setup cannot load signer-node's dev cluster module (it uses
+// import.meta.resolve, which the setup's module runner does not support).
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
