@@ -56,7 +56,8 @@ export async function openDesk(config: OtcConfig, opts: OpenDeskOptions = {}): P
     screen: (t: { chain: string; address: string }) =>
       screening.screen({ chain: t.chain, address: t.address }),
   };
-  const worker = new ReleaseWorker(deps);
+  const buy = new BuyDesk(deps);
+  const worker = new ReleaseWorker(deps, (order) => buy.screen(order));
   const dispatcher =
     config.webhooks.outbound === undefined
       ? undefined
@@ -68,7 +69,7 @@ export async function openDesk(config: OtcConfig, opts: OpenDeskOptions = {}): P
     prices,
     screening,
     custody,
-    buy: new BuyDesk(deps),
+    buy,
     payments: new Payments(deps),
     worker,
     dispatcher,

@@ -174,6 +174,24 @@ describe.each(DATABASE_KINDS)('after a failed release, on %s', (kind) => {
     }
   });
 
+  it('an order stranded unscreened by a crash: the worker screens it again and it proceeds', async () => {
+    const { order } = await placeOrder(t, 'c-unscreened', ETH / 100n);
+    // The state a crash between the order's creation and its screening leaves: compliance_check, no
+    // screening decision, last changed over a minute ago.
+    await db.query(`DELETE FROM otc_compliance_decisions WHERE order_id = $1`, [order.id]);
+    await db.query(
+      `UPDATE otc_orders SET status = 'compliance_check', updated_at = now() - interval '2 minutes' WHERE id = $1`,
+      [order.id],
+    );
+    await t.desk.worker.tick();
+    await t.desk.worker.tick();
+    expect((await getOrder(t, String(order.id))).status).toBe('awaiting_payment');
+    const d = await db.query(`SELECT check_name, outcome FROM otc_compliance_decisions WHERE order_id = $1`, [
+      order.id,
+    ]);
+    expect(d.rows).toContainEqual({ check_name: 'destination-screening', outcome: 'pass' });
+  });
+
   it('suspension lifted by the backend: only compliance changes a client’s status', async () => {
     await registerClient(t, 'c-suspended');
     const suspend = await t.call('PUT', '/v1/clients/c-suspended', 'carla', {

@@ -112,7 +112,7 @@ export class BuyDesk {
   }
 
   /** Destination screening (outside any transaction), then the compliance decision in one. */
-  private async screen(order: Order): Promise<Order> {
+  async screen(order: Order): Promise<Order> {
     let outcome: 'pass' | 'fail' | 'review';
     let reason: string;
     try {

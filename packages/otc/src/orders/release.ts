@@ -15,6 +15,8 @@ import { applyTransition, loadOrder, type Order, ordersInStatus, updateOrder } f
 
 const SYSTEM: Actor = { id: 'otc-service', role: 'system' };
 const FAILED_NODE_STATUSES = ['failed', 'denied', 'cancelled', 'expired'];
+/** An order still without a screening decision this long after its last change was left by a crash. */
+const UNSCREENED_AFTER_MS = 60_000;
 /** Statuses whose node request and chain transaction the worker follows (a failed release may still land). */
 const FOLLOWED: readonly string[] = ['releasing', 'confirming', 'release_failed'];
 type NetworkFee = { asset: string; amount: bigint };
@@ -31,7 +33,11 @@ export class ReleaseWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<TickReport> | undefined;
 
-  constructor(readonly d: BuyDeskDeps) {}
+  constructor(
+    readonly d: BuyDeskDeps,
+    /** Screens an order again (the buy desk's screening), for orders a crash left unscreened. */
+    private readonly rescreen?: (order: Order) => Promise<unknown>,
+  ) {}
 
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
@@ -70,12 +76,17 @@ export class ReleaseWorker {
         );
       }
     };
-    for (const o of await ordersInStatus(this.d.db, ['awaiting_payment', 'payment_claimed']))
+    const dueBy = new Date(this.d.now());
+    const unscreenedBefore = new Date(this.d.now() - UNSCREENED_AFTER_MS);
+    if (this.rescreen !== undefined)
+      for (const o of await ordersInStatus(this.d.db, ['compliance_check'], { unscreenedBefore }))
+        await attempt(o, async (x) => (await this.rescreen!(x), true), 'advanced');
+    for (const o of await ordersInStatus(this.d.db, ['awaiting_payment', 'payment_claimed'], { dueBy }))
       await attempt(o, (x) => this.endWindow(x), 'expired');
-    for (const o of await ordersInStatus(this.d.db, ['awaiting_release']))
+    for (const o of await ordersInStatus(this.d.db, ['awaiting_release'], { autoReleasable: true }))
       await attempt(o, (x) => this.autoRelease(x), 'released');
-    for (const o of await ordersInStatus(this.d.db, ['release_failed']))
-      if (o.txHash !== null) await attempt(o, (x) => this.follow(x), 'advanced');
+    for (const o of await ordersInStatus(this.d.db, ['release_failed'], { withTx: true }))
+      await attempt(o, (x) => this.follow(x), 'advanced');
     for (const o of await ordersInStatus(this.d.db, ['releasing', 'confirming']))
       await attempt(o, (x) => this.follow(x), 'advanced');
     return report;

@@ -150,15 +150,40 @@ export async function orderByPaymentReference(q: Queryable, reference: string): 
   return r.rows[0] === undefined ? undefined : toOrder(r.rows[0]);
 }
 
+/**
+ * Orders in `statuses` that the worker has something to do for, oldest change first: with `dueBy`,
+ * only those whose payment window ended by then (claimed ones without an open exception); with
+ * `autoReleasable`, only those needing no desk approval; with `withTx`, only those with a transaction;
+ * with `unscreenedBefore`, only those left without a screening decision since then (a crash between the
+ * order's creation and its screening).
+ * Filtering here keeps orders that wait on people from filling the batch (no starvation).
+ */
 export async function ordersInStatus(
   q: Queryable,
   statuses: readonly BuyStatus[],
-  limit = 100,
+  opts: {
+    limit?: number;
+    dueBy?: Date;
+    autoReleasable?: boolean;
+    withTx?: boolean;
+    unscreenedBefore?: Date;
+  } = {},
 ): Promise<Order[]> {
-  const r = await q.query('SELECT * FROM otc_orders WHERE status = ANY($1) ORDER BY updated_at LIMIT $2', [
-    statuses,
-    limit,
-  ]);
+  const where = ['status = ANY($1)'];
+  const params: unknown[] = [statuses];
+  if (opts.dueBy !== undefined)
+    where.push(
+      `payment_deadline <= $${params.push(opts.dueBy)} AND (status <> 'payment_claimed' OR exception IS NULL)`,
+    );
+  if (opts.autoReleasable) where.push('desk_approval_required = false');
+  if (opts.withTx) where.push('tx_hash IS NOT NULL');
+  if (opts.unscreenedBefore !== undefined)
+    where.push(`updated_at <= $${params.push(opts.unscreenedBefore)} AND NOT EXISTS (SELECT 1 FROM otc_compliance_decisions d
+      WHERE d.order_id = otc_orders.id AND d.check_name IN ('destination-screening', 'compliance-review'))`);
+  const r = await q.query(
+    `SELECT * FROM otc_orders WHERE ${where.join(' AND ')} ORDER BY updated_at LIMIT $${params.push(opts.limit ?? 100)}`,
+    params,
+  );
   return r.rows.map(toOrder);
 }
 

@@ -279,6 +279,6 @@ export function registerDeskRoutes(app: OtcApp, desk: Desk): void {
 
 /** Releases already handed to the signer nodes: a freeze does not call them back. */
 async function inFlight(desk: Desk): Promise<{ releasesInFlight: Record<string, unknown>[] }> {
-  const orders = await ordersInStatus(desk.db, ['releasing', 'confirming'], 1000);
+  const orders = await ordersInStatus(desk.db, ['releasing', 'confirming'], { limit: 1000 });
   return { releasesInFlight: orders.map((o) => orderView(o)) };
 }
