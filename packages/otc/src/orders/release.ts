@@ -80,7 +80,14 @@ export class ReleaseWorker {
     const unscreenedBefore = new Date(this.d.now() - UNSCREENED_AFTER_MS);
     if (this.rescreen !== undefined)
       for (const o of await ordersInStatus(this.d.db, ['compliance_check'], { unscreenedBefore }))
-        await attempt(o, async (x) => (await this.rescreen!(x), true), 'advanced');
+        await attempt(
+          o,
+          async (x) => {
+            await this.rescreen?.(x);
+            return true;
+          },
+          'advanced',
+        );
     for (const o of await ordersInStatus(this.d.db, ['awaiting_payment', 'payment_claimed'], { dueBy }))
       await attempt(o, (x) => this.endWindow(x), 'expired');
     for (const o of await ordersInStatus(this.d.db, ['awaiting_release'], { autoReleasable: true }))
