@@ -181,7 +181,7 @@ export class PeerTransport {
         // longer than the request timeout): the peer already holds this exact envelope and drops the
         // copy as a replay. The envelope was delivered once, which is what the sender needed.
         if (attempt > 0 && res.status === 400 && isReplayAnswer(answer)) return;
-        lastError = `HTTP ${res.status}`;
+        lastError = `HTTP ${res.status}${dropReason(answer)}`;
         // The peer refused this envelope for good (it is malformed or not for it): do not retry.
         if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
       } catch (e) {
@@ -288,6 +288,20 @@ function request(
       o.body === undefined ? undefined : Buffer.from(o.body.buffer, o.body.byteOffset, o.body.byteLength),
     );
   });
+}
+
+/** The reason a peer gave for dropping an envelope (" (replay)"), for the error; empty when it gave none. */
+function dropReason(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { code?: unknown; message?: unknown };
+    return parsed.code === 'envelope-dropped' &&
+      typeof parsed.message === 'string' &&
+      /^[a-z-]{1,40}$/.test(parsed.message)
+      ? ` (${parsed.message})`
+      : '';
+  } catch {
+    return '';
+  }
 }
 
 function isReplayAnswer(body: string): boolean {
