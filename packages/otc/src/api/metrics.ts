@@ -1,6 +1,7 @@
 // A tiny Prometheus registry (text exposition format 0.0.4), hand-written so the service needs no metrics
 // dependency: counters and histograms with labels, gauges read at scrape time. Label values are escaped;
 // callers keep the set of series bounded (route patterns, never raw URLs or ids).
+import { OtcError } from '../errors.ts';
 
 type Labels = Record<string, string>;
 
@@ -28,7 +29,7 @@ export class Metrics {
   histogram(name: string, help: string, buckets: readonly number[] = DEFAULT_BUCKETS): void {
     const sorted = [...buckets].sort((a, b) => a - b);
     if (sorted.length === 0 || sorted.some((b, i) => !Number.isFinite(b) || b === sorted[i - 1]))
-      throw new Error(`histogram ${name}: buckets must be distinct finite numbers`);
+      throw new OtcError('internal', `histogram ${name}: buckets must be distinct finite numbers`, 'metrics');
     this.define(name, () => ({ kind: 'histogram', help, buckets: sorted, series: new Map() }));
   }
 
@@ -38,7 +39,8 @@ export class Metrics {
 
   inc(name: string, labels: Labels = {}, by = 1): void {
     const c = this.get(name, 'counter');
-    if (!(by >= 0)) throw new Error(`counter ${name}: increment must be non-negative`);
+    if (!(by >= 0))
+      throw new OtcError('internal', `counter ${name}: increment must be non-negative`, 'metrics');
     const key = labelText(labels);
     c.series.set(key, (c.series.get(key) ?? 0) + by);
   }
@@ -77,11 +79,16 @@ export class Metrics {
   }
 
   private define(name: string, make: () => Counter | Histogram | Gauge): void {
-    if (!NAME.test(name)) throw new Error(`metric name ${JSON.stringify(name)} is not a Prometheus name`);
+    if (!NAME.test(name))
+      throw new OtcError(
+        'internal',
+        `metric name ${JSON.stringify(name)} is not a Prometheus name`,
+        'metrics',
+      );
     const existing = this.metrics.get(name);
     const fresh = make();
     if (existing && existing.kind !== fresh.kind)
-      throw new Error(`metric ${name} is already a ${existing.kind}`);
+      throw new OtcError('internal', `metric ${name} is already a ${existing.kind}`, 'metrics');
     if (!existing || fresh.kind === 'gauge') this.metrics.set(name, fresh);
   }
 
@@ -90,7 +97,7 @@ export class Metrics {
     kind: K,
   ): Extract<Counter | Histogram, { kind: K }> {
     const m = this.metrics.get(name);
-    if (!m || m.kind !== kind) throw new Error(`${kind} ${name} is not registered`);
+    if (!m || m.kind !== kind) throw new OtcError('internal', `${kind} ${name} is not registered`, 'metrics');
     return m as Extract<Counter | Histogram, { kind: K }>;
   }
 }
@@ -122,7 +129,8 @@ function labelText(labels: Labels): string {
   const keys = Object.keys(labels).sort();
   if (keys.length === 0) return '';
   for (const k of keys)
-    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k === 'le') throw new Error(`bad label name ${k}`);
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k === 'le')
+      throw new OtcError('internal', `bad label name ${k}`, 'metrics');
   const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
   return `{${keys.map((k) => `${k}="${esc(labels[k]!)}"`).join(',')}}`;
 }

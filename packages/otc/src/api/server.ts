@@ -164,18 +164,31 @@ function checkRoute(route: RouteOptions): void {
   const name = `${route.method} ${route.url}`;
   const c = route.config ?? {};
   if (c.public !== true && (c.roles === undefined || c.roles.length === 0))
-    throw new Error(`route ${name}: config.roles is required (or config.public: true)`);
+    throw new OtcError(
+      'internal',
+      `route ${name}: config.roles is required (or config.public: true)`,
+      'route',
+    );
   if (c.public === true && c.roles !== undefined)
-    throw new Error(`route ${name}: a public route has no roles`);
-  for (const r of c.roles ?? []) if (!ROLES.includes(r)) throw new Error(`route ${name}: unknown role ${r}`);
+    throw new OtcError('internal', `route ${name}: a public route has no roles`, 'route');
+  for (const r of c.roles ?? [])
+    if (!ROLES.includes(r)) throw new OtcError('internal', `route ${name}: unknown role ${r}`, 'route');
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   if (c.public === true && methods.includes('POST') && c.idempotency !== false)
-    throw new Error(`route ${name}: a public POST route must set config.idempotency: false`);
+    throw new OtcError(
+      'internal',
+      `route ${name}: a public POST route must set config.idempotency: false`,
+      'route',
+    );
   const schema = (route.schema ?? {}) as Record<string, unknown>;
   for (const part of ['body', 'querystring', 'params']) {
     const open = openObjectPath(schema[part], part);
     if (open !== undefined)
-      throw new Error(`route ${name}: schema ${open} must set additionalProperties: false`);
+      throw new OtcError(
+        'internal',
+        `route ${name}: schema ${open} must set additionalProperties: false`,
+        'route',
+      );
   }
   if (c.roles !== undefined) {
     const roles = `Roles: ${c.roles.join(', ')}.`;
